@@ -1,0 +1,64 @@
+# Sparsity Notebooks. `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+JOBS ?= 2
+SEEDS ?= 1 2
+NB ?=
+
+.PHONY: help setup lab test lint unit run test-seeds bench outputs check-notebooks clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+# The environment: created if missing, reinstalled only when requirements.txt or pyproject.toml change.
+# The local CPU build of torch is tried first (quick, no multi-GB CUDA download); elsewhere the
+# requirements' torch>=2.4 takes whatever build pip finds.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0 2>/dev/null || true
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+setup: $(STAMP) ## create .venv and install requirements.txt (only when it changed)
+
+lab: setup ## open JupyterLab on notebooks/
+	$(VENV)/bin/jupyter lab notebooks/
+
+lint: setup ## ruff check and ruff format --check (notebooks included)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: setup ## only the helpers' unit tests
+	$(PY) -m pytest -q tests/unit
+
+# One session: unit tests, nbval over every notebook, then each notebook's claim tests on the
+# results.json that its nbval run wrote. Two workers, one torch thread each.
+test: lint ## the whole test suite (what CI runs)
+	SPARSITY_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadgroup \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 --durations=15 \
+		tests notebooks/[0-9][0-9]_*.ipynb
+	$(PY) tools/notebooks.py check
+
+test-seeds: setup ## rerun every notebook on two more seeds and apply the claim tests to each
+	@for seed in $(SEEDS); do \
+		$(PY) tools/notebooks.py run --seed $$seed --out runs/seeds/seed$$seed --jobs $(JOBS) || exit 1; \
+		$(PY) -m pytest -q tests/claims --results-root runs/seeds/seed$$seed || exit 1; \
+	done
+
+run: setup ## execute every notebook with its defaults into runs/<timestamp>/ and write index.md
+	$(PY) tools/notebooks.py run --jobs $(JOBS) $(NB)
+
+bench: setup ## print the benchmark ratios (masked vs dense, sparse vs dense)
+	$(PY) benchmarks/bench_masks.py
+
+outputs: setup ## re-execute NB=... in place so its committed outputs are fresh
+	$(PY) tools/notebooks.py outputs $(NB)
+
+check-notebooks: setup ## check the notebook conventions of STANDARD.md
+	$(PY) tools/notebooks.py check
+
+clean: ## remove runs and caches (keeps .venv)
+	rm -rf runs students .pytest_cache .ruff_cache data/cache

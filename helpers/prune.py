@@ -1,0 +1,249 @@
+"""Pruning methods: magnitude (layer-wise and global), random, IMP with rewinding, gradual schedules.
+
+Introduced in notebooks 00 (magnitude, random) and 01 (IMP with rewinding). Every method writes
+hard masks through ``helpers.masks``; soft (learned) masks are the mask mechanism's other half
+(``MaskedMixin.enable_soft_mask``, notebook 02).
+
+Which tensors count: the masked weights of ``helpers.masks.prunable_weights`` (weight matrices and
+kernels; never biases or norms). Leave a layer out of pruning by leaving it dense
+(``to_masked(model, skip=[...])``).
+
+Sparsity is always the *target fraction of pruned weights*, counting weights already pruned: pruning
+a model that is 50 % sparse to 60 % removes the smallest 10 % more. Already-pruned weights score 0 and
+so stay pruned; masks only ever shrink.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from helpers.masks import prunable_weights
+
+__all__ = [
+    "magnitude_prune",
+    "random_prune",
+    "prune_by_scores",
+    "check_sparsity",
+    "Snapshot",
+    "snapshot",
+    "rewind",
+    "imp_sparsities",
+    "cubic_sparsity",
+    "GradualMagnitudePruning",
+]
+
+Scope = Literal["layer", "global"]
+
+
+def check_sparsity(sparsity: float, name: str = "sparsity") -> float:
+    """Return ``sparsity`` as a float, or raise ValueError unless it lies in [0, 1]."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {type(sparsity).__name__}")
+    if not 0.0 <= float(sparsity) <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1] (a fraction of weights), got {sparsity!r}")
+    return float(sparsity)
+
+
+def _check_scope(scope: str) -> None:
+    if scope not in ("layer", "global"):
+        raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+
+
+def _smallest_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """1 everywhere except at the ``k`` smallest scores (ties broken as ``torch.topk`` does).
+
+    This is the selection ``torch.nn.utils.prune`` makes, so both agree weight for weight.
+    """
+    keep = torch.ones_like(scores)
+    if k > 0:
+        drop = torch.topk(scores.reshape(-1), k=k, largest=False).indices
+        keep.view(-1)[drop] = 0
+    return keep
+
+
+@torch.no_grad()
+def prune_by_scores(
+    model: nn.Module,
+    scores: dict[str, torch.Tensor],
+    sparsity: float,
+    scope: Scope = "layer",
+) -> None:
+    """Prune the lowest-scoring weights until ``sparsity`` of the counted weights are pruned.
+
+    ``scores`` maps each prunable weight's full name to a tensor of its shape; larger = more
+    important. Already-pruned weights are forced to the lowest score so they stay pruned.
+    ``scope='layer'`` prunes each tensor to ``sparsity``; ``'global'`` ranks all tensors together,
+    so tensors of small-magnitude weights (often the first or recurrent layers) lose more.
+    """
+    sparsity = check_sparsity(sparsity)
+    _check_scope(scope)
+    weights = list(prunable_weights(model))
+    missing = {full for full, _, _ in weights} - set(scores)
+    if missing:
+        raise ValueError(f"scores are missing for: {sorted(missing)}")
+    masked_scores = {}
+    for full, layer, p in weights:
+        score = scores[full].detach().to(layer.get_mask(p).dtype)
+        if score.shape != layer.get_mask(p).shape:
+            raise ValueError(f"scores for '{full}' have shape {tuple(score.shape)}, expected {tuple(layer.get_mask(p).shape)}")
+        # Pruned weights get -inf so that they are always among the k smallest.
+        masked_scores[full] = score.masked_fill(layer.get_mask(p) == 0, float("-inf"))
+
+    if scope == "layer":
+        for full, layer, p in weights:
+            k = round(sparsity * masked_scores[full].numel())
+            layer.set_mask(p, _smallest_k_mask(masked_scores[full], k))
+        return
+    flat = torch.cat([masked_scores[full].reshape(-1) for full, _, _ in weights])
+    k = round(sparsity * flat.numel())
+    keep = _smallest_k_mask(flat, k)
+    start = 0
+    for full, layer, p in weights:
+        n = masked_scores[full].numel()
+        layer.set_mask(p, keep[start : start + n].view_as(masked_scores[full]))
+        start += n
+
+
+def magnitude_prune(model: nn.Module, sparsity: float, scope: Scope = "layer") -> None:
+    """Han et al. 2015: prune the weights of smallest |w| until ``sparsity`` are pruned (in place)."""
+    scores = {full: layer.effective(p).abs() for full, layer, p in prunable_weights(model)}
+    prune_by_scores(model, scores, sparsity, scope)
+
+
+def random_prune(
+    model: nn.Module,
+    sparsity: float,
+    scope: Scope = "layer",
+    generator: torch.Generator | None = None,
+) -> None:
+    """Prune uniformly random weights until ``sparsity`` are pruned: the control every method must beat."""
+    scores = {}
+    for full, layer, p in prunable_weights(model):
+        shape = layer.get_mask(p).shape
+        scores[full] = torch.rand(shape, generator=generator).to(layer.get_mask(p).device)
+    prune_by_scores(model, scores, sparsity, scope)
+
+
+# --- lottery tickets: snapshots and rewinding -------------------------------------------------
+@dataclass
+class Snapshot:
+    """Everything a rewind restores: model state (weights, biases, norm statistics), optimizer and
+    LR-scheduler state, and the training step it was taken at. Masks are *not* restored."""
+
+    step: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def snapshot(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    step: int = 0,
+) -> Snapshot:
+    """Deep-copy the state to rewind to later (Frankle et al. 2020 rewind to an early iteration k)."""
+    return Snapshot(
+        step=step,
+        model=copy.deepcopy(model.state_dict()),
+        optimizer=copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None,
+        scheduler=copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None,
+    )
+
+
+@torch.no_grad()
+def rewind(
+    model: nn.Module,
+    snap: Snapshot,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+) -> None:
+    """Restore weights, biases, norm statistics (and optimizer/scheduler) from ``snap``; keep masks.
+
+    The current masks are kept and applied, so the rewound network is the *ticket*: the early
+    weights of the dense run, restricted to the surviving connections.
+    """
+    state = {k: v for k, v in snap.model.items() if not k.endswith("_mask")}
+    current = model.state_dict()
+    unknown = set(state) - set(current)
+    if unknown:
+        raise ValueError(f"the snapshot has entries the model lacks: {sorted(unknown)[:5]}")
+    model.load_state_dict(state, strict=False)
+    for _, layer, _ in prunable_weights(model):
+        layer.apply_mask_()
+    if optimizer is not None:
+        if snap.optimizer is None:
+            raise ValueError("the snapshot holds no optimizer state; take it with optimizer=...")
+        optimizer.load_state_dict(copy.deepcopy(snap.optimizer))
+    if scheduler is not None:
+        if snap.scheduler is None:
+            raise ValueError("the snapshot holds no scheduler state; take it with scheduler=...")
+        scheduler.load_state_dict(copy.deepcopy(snap.scheduler))
+
+
+def imp_sparsities(rounds: int, rate: float = 0.2) -> list[float]:
+    """Target sparsity after each IMP round when every round prunes ``rate`` of what remains.
+
+    ``imp_sparsities(5, 0.2)`` → [0.2, 0.36, 0.488, 0.5904, 0.67232].
+    """
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    check_sparsity(rate, "rate")
+    return [1.0 - (1.0 - rate) ** (r + 1) for r in range(rounds)]
+
+
+# --- gradual pruning (Zhu & Gupta 2017) -------------------------------------------------------
+def cubic_sparsity(step: int, final: float, start: int, end: int, initial: float = 0.0) -> float:
+    """Zhu & Gupta's schedule: s_t = s_f + (s_i - s_f) (1 - (t - t0) / (t1 - t0))^3, clamped.
+
+    Prunes fast early, when many redundant weights exist, and slowly near the end.
+    """
+    check_sparsity(final, "final")
+    check_sparsity(initial, "initial")
+    if end <= start:
+        raise ValueError(f"end ({end}) must come after start ({start})")
+    progress = min(max((step - start) / (end - start), 0.0), 1.0)
+    return final + (initial - final) * (1.0 - progress) ** 3
+
+
+class GradualMagnitudePruning:
+    """A training callback: magnitude-prune to ``cubic_sparsity(step)`` every ``every`` steps.
+
+    Use with ``helpers.train.fit(..., callbacks=[GradualMagnitudePruning(model, 0.9, 0, 1000)])``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        final: float,
+        start: int,
+        end: int,
+        every: int = 100,
+        scope: Scope = "layer",
+    ) -> None:
+        check_sparsity(final, "final")
+        _check_scope(scope)
+        if every < 1:
+            raise ValueError(f"every must be a positive number of steps, got {every!r}")
+        self.model, self.final, self.start, self.end = model, final, start, end
+        self.every, self.scope = every, scope
+        self.history: list[tuple[int, float]] = []
+
+    def on_step_end(self, step: int, **_: Any) -> None:
+        if step % self.every and step != self.end:
+            return
+        if step < self.start or step > self.end:
+            return
+        target = cubic_sparsity(step, self.final, self.start, self.end)
+        magnitude_prune(self.model, target, self.scope)
+        self.history.append((step, target))
+
+
+Callback = Callable[..., None]

@@ -1,0 +1,231 @@
+"""Training and evaluation: ``fit``, ``evaluate``, devices, seeds, AMP and callbacks.
+
+Introduced in notebook 00. ``fit`` keeps masks intact (``keep_masks_after_steps``) for any model with
+masked layers, so every notebook that trains a pruned model gets the same guarantee.
+
+Callbacks are plain objects with any of these methods, all optional:
+
+- ``extra_loss(model) -> Tensor``: added to the task loss (L1 on masks, activation penalties, ...);
+- ``on_step_end(step=..., model=..., optimizer=..., loss=...)``: after each optimizer step
+  (gradual pruning, temperature annealing, rewind snapshots, ...);
+- ``on_epoch_end(epoch=..., model=..., history=...)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from helpers.masked import MaskedMixin
+from helpers.masks import keep_masks_after_steps
+
+__all__ = [
+    "resolve_device",
+    "seed_everything",
+    "set_threads",
+    "History",
+    "fit",
+    "evaluate",
+    "predict",
+    "progress_enabled",
+]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' → cuda if available, else mps, else cpu; anything else is checked and returned.
+
+    Raises ValueError naming the device when it does not exist on this machine.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(
+            f"device {device!r} is not a device name; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from err
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but CUDA is not available here; use 'auto' or 'cpu'")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
+    if parsed.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} was asked for, but MPS is not available here; use 'auto' or 'cpu'")
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'mps'")
+    return parsed
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a torch.Generator seeded the same way.
+
+    Pass the generator to data shuffling and random masks so a run is reproducible bit for bit on CPU.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def set_threads(n: int | None = None) -> int:
+    """Use ``n`` CPU threads for torch (default: $SPARSITY_THREADS, else all cores, at most 4)."""
+    if n is None:
+        n = int(os.environ.get("SPARSITY_THREADS", min(os.cpu_count() or 1, 4)))
+    torch.set_num_threads(max(1, n))
+    return torch.get_num_threads()
+
+
+def progress_enabled(progress: bool | None = None) -> bool:
+    """Progress bars are on unless switched off, or $SPARSITY_PROGRESS is '0' (as in CI)."""
+    if progress is not None:
+        return progress
+    return os.environ.get("SPARSITY_PROGRESS", "1") != "0"
+
+
+@dataclass
+class History:
+    """What ``fit`` recorded: per-step training loss and per-epoch metrics."""
+
+    step_loss: list[float] = field(default_factory=list)
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+    def last(self, key: str) -> float:
+        """The latest value of an epoch metric, e.g. ``history.last('val_acc')``."""
+        for row in reversed(self.epochs):
+            if key in row:
+                return row[key]
+        raise KeyError(f"no epoch recorded '{key}'; recorded: {sorted(self.epochs[-1]) if self.epochs else []}")
+
+
+def _autocast(device: torch.device, amp: bool):  # noqa: ANN202
+    if not amp:
+        return contextlib.nullcontext()
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _call(callbacks: Iterable[Any], hook: str, **kwargs: Any) -> None:
+    for cb in callbacks:
+        fn = getattr(cb, hook, None)
+        if fn is not None:
+            fn(**kwargs)
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    *,
+    epochs: int = 1,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr: float = 1e-3,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    val_loader: Iterable | None = None,
+    callbacks: Iterable[Any] = (),
+    scheduler: Any | None = None,
+    device: str | torch.device = "auto",
+    amp: bool = False,
+    compile: bool = False,
+    max_grad_norm: float | None = None,
+    progress: bool | None = None,
+    desc: str = "train",
+) -> History:
+    """Train ``model`` for ``epochs`` passes over ``train_loader``; return a ``History``.
+
+    Defaults: Adam at ``lr``, cross-entropy loss. Masks are re-applied after every optimizer step,
+    callbacks run as described in the module docstring, the scheduler steps once per batch, and
+    ``val_loader`` (if any) is evaluated after each epoch (``val_loss``, ``val_acc``).
+    ``amp`` turns on mixed precision (float16 on CUDA, bfloat16 elsewhere); ``compile`` runs the
+    forward pass through ``torch.compile`` (worth it on a GPU for long runs, not for the defaults).
+    """
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    device = resolve_device(device)
+    model.to(device)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    callbacks = list(callbacks)
+    handle = None
+    if any(isinstance(m, MaskedMixin) for m in model.modules()):
+        handle = keep_masks_after_steps(optimizer, model)
+    forward = torch.compile(model) if compile else model
+    scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+    history = History()
+    step = 0
+    try:
+        for epoch in tqdm(range(epochs), desc=desc, disable=not progress_enabled(progress), leave=False):
+            model.train()
+            for x, y in train_loader:
+                x, y = x.to(device), y.to(device)
+                with _autocast(device, amp):
+                    loss = loss_fn(forward(x), y)
+                    for cb in callbacks:
+                        if hasattr(cb, "extra_loss"):
+                            loss = loss + cb.extra_loss(model)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if max_grad_norm is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                if scheduler is not None:
+                    scheduler.step()
+                step += 1
+                history.step_loss.append(loss.item())
+                _call(callbacks, "on_step_end", step=step, model=model, optimizer=optimizer, loss=loss)
+            row: dict[str, float] = {"epoch": epoch + 1, "train_loss": history.step_loss[-1] if history.step_loss else float("nan")}
+            if val_loader is not None:
+                row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn=loss_fn, device=device).items()})
+            history.epochs.append(row)
+            _call(callbacks, "on_epoch_end", epoch=epoch + 1, model=model, history=history)
+    finally:
+        if handle is not None:
+            handle.remove()
+    return history
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Iterable, device: str | torch.device = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """All outputs and targets of ``loader`` (on the CPU), with the model in eval mode."""
+    device = resolve_device(device)
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    outputs, targets = [], []
+    for x, y in loader:
+        outputs.append(model(x.to(device)).float().cpu())
+        targets.append(y.cpu())
+    model.train(was_training)
+    return torch.cat(outputs), torch.cat(targets)
+
+
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    device: str | torch.device = "auto",
+) -> dict[str, float]:
+    """Mean loss and accuracy of ``model`` on ``loader``: ``{'loss': ..., 'acc': ...}``."""
+    from helpers.metrics import accuracy
+
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    outputs, targets = predict(model, loader, device)
+    return {"loss": loss_fn(outputs, targets).item(), "acc": accuracy(outputs, targets)}
