@@ -139,6 +139,14 @@ def measure_latency(model: nn.Module, example: torch.Tensor, repeats: int = 20, 
     return sorted(times)[len(times) // 2]
 
 
+def _si(value: float) -> str:
+    """1530 → '1.53 k', 3e6 → '3 M' (three significant digits)."""
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}"
+    return f"{value:.3g}"
+
+
 @dataclass
 class Summary:
     """The one-line report: sparsity · compression · FLOPs · theoretical speedup · latency · accuracy."""
@@ -159,7 +167,7 @@ class Summary:
         parts = [
             f"sparsity {self.sparsity:.1%}",
             f"compression {self.compression:.2f}×",
-            f"FLOPs {self.flops_dense / 1e6:.3g}M → {self.flops_nonzero / 1e6:.3g}M "
+            f"FLOPs {_si(self.flops_dense)} → {_si(self.flops_nonzero)} "
             f"(theoretical speedup {self.theoretical_speedup:.2f}×)",
             f"latency {self.latency_s * 1e3:.3g} ms"
             + (f" ({self.latency_ratio:.2f}× dense)" if self.latency_ratio is not None else ""),

@@ -28,12 +28,15 @@ from helpers.masks import prunable_weights
 __all__ = [
     "magnitude_prune",
     "random_prune",
+    "METHODS",
+    "pruned_copy",
     "prune_by_scores",
     "check_sparsity",
     "Snapshot",
     "snapshot",
     "rewind",
     "imp_sparsities",
+    "iterative_magnitude_pruning",
     "cubic_sparsity",
     "GradualMagnitudePruning",
 ]
@@ -130,6 +133,28 @@ def random_prune(
     prune_by_scores(model, scores, sparsity, scope)
 
 
+#: The one-shot methods of notebook 00, by name.
+METHODS = ("magnitude-global", "magnitude-layer", "random")
+
+
+def pruned_copy(
+    model: nn.Module, method: str, sparsity: float, generator: torch.Generator | None = None
+) -> nn.Module:
+    """A deep copy of ``model`` pruned to ``sparsity`` by ``method`` (one of ``METHODS``).
+
+    ``random`` prunes layer-wise, so its per-tensor sparsities equal those of ``magnitude-layer``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_sparsity(sparsity)
+    pruned = copy.deepcopy(model)
+    if method == "random":
+        random_prune(pruned, sparsity, scope="layer", generator=generator)
+    else:
+        magnitude_prune(pruned, sparsity, scope=method.split("-")[1])
+    return pruned
+
+
 # --- lottery tickets: snapshots and rewinding -------------------------------------------------
 @dataclass
 class Snapshot:
@@ -197,6 +222,40 @@ def imp_sparsities(rounds: int, rate: float = 0.2) -> list[float]:
         raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
     check_sparsity(rate, "rate")
     return [1.0 - (1.0 - rate) ** (r + 1) for r in range(rounds)]
+
+
+def iterative_magnitude_pruning(
+    model: nn.Module,
+    train: Callable[[nn.Module], float],
+    rewind_to: Snapshot,
+    rounds: int,
+    rate: float = 0.2,
+    scope: Scope = "layer",
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    progress: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Frankle & Carbin's IMP with rewinding (notebook 01); ``model`` must already be trained dense.
+
+    Each round: prune ``rate`` of the remaining weights by magnitude, rewind the survivors (and the
+    optimizer and scheduler, if given) to ``rewind_to``, retrain with ``train(model) -> score``.
+    Returns one dict per round: ``round``, ``sparsity``, ``score`` and the round's ``masks``.
+    """
+    from tqdm.auto import tqdm
+
+    from helpers.masks import get_masks, sparsity_report
+    from helpers.train import progress_enabled
+
+    history = []
+    targets = imp_sparsities(rounds, rate)
+    for r, target in enumerate(tqdm(targets, desc="IMP rounds", disable=not progress_enabled(progress)), 1):
+        magnitude_prune(model, target, scope)  # 1. prune the smallest surviving weights
+        rewind(model, rewind_to, optimizer, scheduler)  # 2. reset survivors to their early values
+        score = train(model)  # 3. retrain the ticket
+        history.append(
+            {"round": r, "sparsity": sparsity_report(model).sparsity, "score": score, "masks": get_masks(model)}
+        )
+    return history
 
 
 # --- gradual pruning (Zhu & Gupta 2017) -------------------------------------------------------

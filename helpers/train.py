@@ -144,6 +144,7 @@ def fit(
     amp: bool = False,
     compile: bool = False,
     max_grad_norm: float | None = None,
+    keep_masks: bool = True,
     progress: bool | None = None,
     desc: str = "train",
 ) -> History:
@@ -152,7 +153,8 @@ def fit(
     Defaults: Adam at ``lr``, cross-entropy loss. Masks are re-applied after every optimizer step,
     callbacks run as described in the module docstring, the scheduler steps once per batch, and
     ``val_loader`` (if any) is evaluated after each epoch (``val_loss``, ``val_acc``).
-    ``amp`` turns on mixed precision (float16 on CUDA, bfloat16 elsewhere); ``compile`` runs the
+    ``keep_masks=False`` skips re-zeroing pruned weights after each step: only for showing the
+    optimizer trap (notebook 00). ``amp`` turns on mixed precision (float16 on CUDA, bfloat16 elsewhere); ``compile`` runs the
     forward pass through ``torch.compile`` (worth it on a GPU for long runs, not for the defaults).
     """
     if not isinstance(epochs, int) or epochs < 0:
@@ -163,7 +165,7 @@ def fit(
     loss_fn = loss_fn or nn.functional.cross_entropy
     callbacks = list(callbacks)
     handle = None
-    if any(isinstance(m, MaskedMixin) for m in model.modules()):
+    if keep_masks and any(isinstance(m, MaskedMixin) for m in model.modules()):
         handle = keep_masks_after_steps(optimizer, model)
     forward = torch.compile(model) if compile else model
     scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")

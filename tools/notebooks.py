@@ -146,7 +146,8 @@ def write_index(out: Path, rows: list[tuple[Path, float | None, str]]) -> None:
 
 
 def outputs(args: argparse.Namespace) -> int:
-    env = {"SPARSITY_PROGRESS": "0", "SPARSITY_THREADS": str(os.cpu_count() or 2)}
+    threads = os.environ.get("SPARSITY_THREADS", str(os.cpu_count() or 2))
+    env = {"SPARSITY_PROGRESS": "0", "SPARSITY_THREADS": threads}
     for nb in resolve(args.notebooks):
         tmp = nb.with_name(f".{nb.stem}.executing.ipynb")
         try:

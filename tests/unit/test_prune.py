@@ -153,3 +153,28 @@ def test_pruning_conv_model_counts_only_kernels():
     report = masks.sparsity_report(model)
     assert all(name.endswith("weight") for name in report.counted)
     assert "(counted:" in str(report)
+
+
+def test_iterative_magnitude_pruning_rewinds_and_nests_masks():
+    torch.manual_seed(7)
+    model = masks.to_masked(MLP([6, 12, 3]))
+    snap = prune.snapshot(model)
+    seen = []
+
+    def train(m):
+        # the ticket starts from the snapshot's weights, restricted to the current mask
+        for full, layer, p in masks.prunable_weights(m):
+            assert torch.equal(getattr(layer, p), snap.model[full] * layer.get_mask(p))
+        with torch.no_grad():
+            for param in m.parameters():
+                param.add_(0.01 * torch.randn_like(param))  # "training" moves the weights
+        masks.apply_masks_(m)
+        seen.append(masks.sparsity_report(m).sparsity)
+        return float(len(seen))
+
+    history = prune.iterative_magnitude_pruning(model, train, snap, rounds=4, rate=0.2, progress=False)
+    assert [h["score"] for h in history] == [1.0, 2.0, 3.0, 4.0]
+    assert [h["sparsity"] for h in history] == pytest.approx(prune.imp_sparsities(4, 0.2), abs=0.02)
+    for earlier, later in zip(history, history[1:]):
+        for name in earlier["masks"]:
+            assert torch.all(later["masks"][name] <= earlier["masks"][name])
