@@ -34,12 +34,14 @@ lint: setup ## ruff check and ruff format --check (notebooks included)
 unit: setup ## only the helpers' unit tests
 	$(PY) -m pytest -q tests/unit
 
-# One session: unit tests, nbval over every notebook, then each notebook's claim tests on the
-# results.json that its nbval run wrote. Two workers, one torch thread each.
+# Two sessions. First the helpers' unit tests and nbval over every notebook (two workers, one torch
+# thread each; --dist loadfile keeps each notebook's cells on one kernel). Each notebook writes its
+# results.json under runs/test/; then its claim tests read them: one execution serves both.
 test: lint ## the whole test suite (what CI runs)
-	SPARSITY_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadgroup \
-		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 --durations=15 \
-		tests notebooks/[0-9][0-9]_*.ipynb
+	SPARSITY_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 --durations=12 \
+		tests/unit notebooks/[0-9][0-9]_*.ipynb
+	$(PY) -m pytest -q tests/claims
 	$(PY) tools/notebooks.py check
 
 test-seeds: setup ## rerun every notebook on two more seeds and apply the claim tests to each

@@ -42,7 +42,9 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 10) -> flo
     return statistics.median(times)
 
 
-def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, after_step: Callable[[], None] | None = None):
+def train_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, after_step: Callable[[], None] | None = None
+):
     """One Adam step on (x, y); ``after_step`` is the mask upkeep (re-zeroing) where there is one."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -66,7 +68,9 @@ def torch_pruned(dense: nn.Module, sparsity: float) -> nn.Module:
         for name, _ in m.named_parameters(recurse=False)
         if name.startswith("weight")
     ]
-    torch_prune.global_unstructured(targets, pruning_method=torch_prune.L1Unstructured, amount=sparsity)
+    torch_prune.global_unstructured(
+        targets, pruning_method=torch_prune.L1Unstructured, amount=sparsity
+    )
     return model
 
 
@@ -75,7 +79,10 @@ def training_ratios(repeats: int) -> list[tuple[str, float, float]]:
     cases = {
         "MLP 40-100-100-10": (lambda: models.MLP([40, 100, 100, 10]), torch.randn(100, 40)),
         "1-D CNN": (lambda: models.CNN1d(), torch.randn(100, 40)),
-        "LSTM 128, 40 steps": (lambda: models.RNNClassifier(1, 128, 10, "lstm"), torch.randn(100, 40)),
+        "LSTM 128, 40 steps": (
+            lambda: models.RNNClassifier(1, 128, 10, "lstm"),
+            torch.randn(100, 40),
+        ),
     }
     rows = []
     for name, (make, x) in cases.items():
@@ -108,19 +115,25 @@ def inference_ratios(repeats: int) -> list[tuple[float, float, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.repeats < 4 or args.threads < 1:
         raise SystemExit("--repeats must be at least 4 and --threads at least 1")
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} steps\n")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} steps\n"
+    )
     print("Training-step time relative to dense (80 % global sparsity; target for ours: <= 1.05x)")
     print(f"{'model':<22} {'ours / dense':>13} {'torch.prune / dense':>20}")
     for name, ours, theirs in training_ratios(args.repeats):
         print(f"{name:<22} {ours:>12.2f}x {theirs:>19.2f}x")
-    print("\nInference, 4096x4096 weight @ (4096 x 64): dense time / CSR time (speedup of the sparse export)")
+    print(
+        "\nInference, 4096x4096 weight @ (4096 x 64): dense time / CSR time (speedup of the sparse export)"
+    )
     print(f"{'sparsity':>9} {'CSR speedup':>12} {'ideal 1/density':>16}")
     for sparsity, speedup, ideal in inference_ratios(args.repeats):
         print(f"{sparsity:>9.0%} {speedup:>11.2f}x {ideal:>15.0f}x")

@@ -71,10 +71,15 @@ class Split:
         )
 
     def loaders(
-        self, batch_size: int = 100, generator: torch.Generator | None = None, eval_batch_size: int = 1000
+        self,
+        batch_size: int = 100,
+        generator: torch.Generator | None = None,
+        eval_batch_size: int = 1000,
     ) -> tuple[TensorLoader, TensorLoader]:
         """(shuffled train loader, ordered test loader)."""
-        train = TensorLoader(self.x_train, self.y_train, batch_size, shuffle=True, generator=generator)
+        train = TensorLoader(
+            self.x_train, self.y_train, batch_size, shuffle=True, generator=generator
+        )
         test = TensorLoader(self.x_test, self.y_test, eval_batch_size, shuffle=False)
         return train, test
 
@@ -116,7 +121,9 @@ class TensorLoader:
             yield self.x[idx], self.y[idx]
 
 
-def _load_or_make(name: str, params: dict, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def _load_or_make(
+    name: str, params: dict, make: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
     """Load ``name`` from the cache, or make it and save it atomically (keyed by its parameters)."""
     key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
     path = cache_dir() / f"{name}-{key}.npz"
@@ -212,7 +219,9 @@ class CharCorpus:
         if data is None:
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         if block_size >= len(data):
-            raise ValueError(f"block_size {block_size} must be shorter than the {split} text ({len(data)})")
+            raise ValueError(
+                f"block_size {block_size} must be shorter than the {split} text ({len(data)})"
+            )
         starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
         x = torch.stack([data[s : s + block_size] for s in starts.tolist()])
         y = torch.stack([data[s + 1 : s + 1 + block_size] for s in starts.tolist()])

@@ -90,7 +90,9 @@ def to_masked(model: nn.Module, skip: Iterable[str] = ()) -> nn.Module:
         for child_name, grandchild in list(child.named_children()):
             full = f"{name}.{child_name}" if name else child_name
             if type(grandchild) in MASKED_FOR_DENSE and full not in skip:
-                setattr(child, child_name, _copy_into(grandchild, MASKED_FOR_DENSE[type(grandchild)]))
+                setattr(
+                    child, child_name, _copy_into(grandchild, MASKED_FOR_DENSE[type(grandchild)])
+                )
     return model
 
 
@@ -227,7 +229,9 @@ class SparsityReport:
         lines = [f"{'tensor':<{width}}  {'pruned':>9}  {'total':>9}  sparsity"]
         for name, zeros, total in self.rows:
             lines.append(f"{name:<{width}}  {zeros:>9}  {total:>9}  {zeros / total:8.1%}")
-        lines.append(f"{'all counted':<{width}}  {self.zeros:>9}  {self.total:>9}  {self.sparsity:8.1%}")
+        lines.append(
+            f"{'all counted':<{width}}  {self.zeros:>9}  {self.total:>9}  {self.sparsity:8.1%}"
+        )
         lines.append("(counted: masked weight matrices and kernels; biases and norms excluded)")
         return "\n".join(lines)
 

@@ -64,7 +64,9 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 def _rnn_flops(layer: nn.RNNBase, x: torch.Tensor) -> int:
     """2 · steps · batch · (|W_ih| + |W_hh|) per layer and direction (the matrix products)."""
     steps_batch = x.shape[0] * x.shape[1] if x.dim() == 3 else x.shape[0]
-    weights = sum(getattr(layer, n).numel() for n in layer._flat_weights_names if n.startswith("weight_"))
+    weights = sum(
+        getattr(layer, n).numel() for n in layer._flat_weights_names if n.startswith("weight_")
+    )
     return 2 * steps_batch * weights
 
 
@@ -119,7 +121,9 @@ def _layer_density(layer: MaskedMixin) -> float:
 
 
 @torch.no_grad()
-def measure_latency(model: nn.Module, example: torch.Tensor, repeats: int = 20, warmup: int = 3) -> float:
+def measure_latency(
+    model: nn.Module, example: torch.Tensor, repeats: int = 20, warmup: int = 3
+) -> float:
     """Median wall-clock seconds of one forward pass on ``example`` (after ``warmup`` passes)."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")

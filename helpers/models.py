@@ -94,14 +94,18 @@ class RNNClassifier(nn.Module):
 
     CELLS = ("rnn_tanh", "rnn_relu", "gru", "lstm")
 
-    def __init__(self, input_size: int, hidden_size: int, num_classes: int, cell: str = "lstm") -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, num_classes: int, cell: str = "lstm"
+    ) -> None:
         super().__init__()
         if cell not in self.CELLS:
             raise ValueError(f"cell must be one of {self.CELLS}, got {cell!r}")
         if cell.startswith("rnn"):
             self.rnn = nn.RNN(input_size, hidden_size, batch_first=True, nonlinearity=cell[4:])
         else:
-            self.rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell](input_size, hidden_size, batch_first=True)
+            self.rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell](
+                input_size, hidden_size, batch_first=True
+            )
         self.head = nn.Linear(hidden_size, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,7 +142,9 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(d_model, n_heads)
         self.ln2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(
-            nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(), nn.Linear(mlp_ratio * d_model, d_model)
+            nn.Linear(d_model, mlp_ratio * d_model),
+            nn.GELU(),
+            nn.Linear(mlp_ratio * d_model, d_model),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -150,7 +156,12 @@ class TinyGPT(nn.Module):
     """A tiny pre-LN decoder-only transformer language model (characters in, next-character logits out)."""
 
     def __init__(
-        self, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_heads: int = 4, block_size: int = 64
+        self,
+        vocab_size: int,
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        block_size: int = 64,
     ) -> None:
         super().__init__()
         if d_model % n_heads:
@@ -182,7 +193,9 @@ class TinyGPT(nn.Module):
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean next-character cross-entropy (nats); ``/ math.log(2)`` gives bits per character."""
         logits = self(idx)
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        return nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+        )
 
 
 BITS_PER_NAT = 1.0 / math.log(2)

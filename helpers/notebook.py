@@ -47,11 +47,18 @@ class Run:
         means the whole run finished.
         """
         if "summary" not in results:
-            raise ValueError("results need a 'summary' (helpers.results.claim_row) for the run index")
+            raise ValueError(
+                "results need a 'summary' (helpers.results.claim_row) for the run index"
+            )
         for name, fig in (figures or {}).items():
             save_figure(fig, self.out / f"{name}.png")
-        meta = {"notebook": self.name, "seed": self.seed, "device": str(self.device),
-                "runtime_s": round(self.elapsed(), 1), "figures": sorted(figures or {})}
+        meta = {
+            "notebook": self.name,
+            "seed": self.seed,
+            "device": str(self.device),
+            "runtime_s": round(self.elapsed(), 1),
+            "figures": sorted(figures or {}),
+        }
         path = save_results(self.out, {**results, "run": meta})
         print(f"saved {path} ({meta['runtime_s']} s since start)")
         return path
@@ -83,7 +90,10 @@ def claims_table(rows: list[dict[str, str]]) -> Any:
     """
     from IPython.display import Markdown
 
-    lines = ["| claim | the paper reports | we measured | holds at this scale? |", "|---|---|---|---|"]
+    lines = [
+        "| claim | the paper reports | we measured | holds at this scale? |",
+        "|---|---|---|---|",
+    ]
     for row in rows:
         cells = [str(row[k]).replace("|", "\\|") for k in ("claim", "paper", "measured", "verdict")]
         lines.append("| " + " | ".join(cells) + " |")

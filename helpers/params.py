@@ -20,7 +20,9 @@ def check_int(name: str, value: Any, low: int | None = None, high: int | None = 
     return value
 
 
-def check_float(name: str, value: Any, low: float | None = None, high: float | None = None) -> float:
+def check_float(
+    name: str, value: Any, low: float | None = None, high: float | None = None
+) -> float:
     """``value`` as a float within [low, high] (ints accepted); otherwise ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"parameter {name} must be a number, got {value!r}")
@@ -48,7 +50,9 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
 def check_fractions(name: str, values: Any, increasing: bool = False) -> list[float]:
     """A non-empty list of numbers in [0, 1] (sparsities, say), optionally strictly increasing."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
-        raise ValueError(f"parameter {name} must be a non-empty list of numbers in [0, 1], got {values!r}")
+        raise ValueError(
+            f"parameter {name} must be a non-empty list of numbers in [0, 1], got {values!r}"
+        )
     out = [check_float(f"{name}[{i}]", v, 0.0, 1.0) for i, v in enumerate(values)]
     if increasing and any(b <= a for a, b in zip(out, out[1:])):
         raise ValueError(f"parameter {name} must be strictly increasing, got {values!r}")

@@ -69,7 +69,10 @@ def show_mask(mask: torch.Tensor, ax: Axes | None = None, title: str = "mask") -
 
 
 def training_curves(
-    losses: Mapping[str, Sequence[float]], ax: Axes | None = None, title: str = "Training loss", smooth: int = 20
+    losses: Mapping[str, Sequence[float]],
+    ax: Axes | None = None,
+    title: str = "Training loss",
+    smooth: int = 20,
 ) -> Axes:
     """Plot per-step losses (moving average over ``smooth`` steps), one line per run."""
     ax = axes(ax)

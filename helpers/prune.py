@@ -94,7 +94,9 @@ def prune_by_scores(
     for full, layer, p in weights:
         score = scores[full].detach().to(layer.get_mask(p).dtype)
         if score.shape != layer.get_mask(p).shape:
-            raise ValueError(f"scores for '{full}' have shape {tuple(score.shape)}, expected {tuple(layer.get_mask(p).shape)}")
+            raise ValueError(
+                f"scores for '{full}' have shape {tuple(score.shape)}, expected {tuple(layer.get_mask(p).shape)}"
+            )
         # Pruned weights get -inf so that they are always among the k smallest.
         masked_scores[full] = score.masked_fill(layer.get_mask(p) == 0, float("-inf"))
 
@@ -248,12 +250,19 @@ def iterative_magnitude_pruning(
 
     history = []
     targets = imp_sparsities(rounds, rate)
-    for r, target in enumerate(tqdm(targets, desc="IMP rounds", disable=not progress_enabled(progress)), 1):
+    for r, target in enumerate(
+        tqdm(targets, desc="IMP rounds", disable=not progress_enabled(progress)), 1
+    ):
         magnitude_prune(model, target, scope)  # 1. prune the smallest surviving weights
         rewind(model, rewind_to, optimizer, scheduler)  # 2. reset survivors to their early values
         score = train(model)  # 3. retrain the ticket
         history.append(
-            {"round": r, "sparsity": sparsity_report(model).sparsity, "score": score, "masks": get_masks(model)}
+            {
+                "round": r,
+                "sparsity": sparsity_report(model).sparsity,
+                "score": score,
+                "masks": get_masks(model),
+            }
         )
     return history
 

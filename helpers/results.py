@@ -40,11 +40,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -80,7 +87,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def save_results(output_dir: str | Path, results: dict[str, Any], name: str = "results.json") -> Path:
+def save_results(
+    output_dir: str | Path, results: dict[str, Any], name: str = "results.json"
+) -> Path:
     """Write ``results`` as pretty JSON into ``output_dir`` atomically; return the path."""
     if not isinstance(results, dict):
         raise TypeError(f"results must be a dict, got {type(results).__name__}")

@@ -62,11 +62,23 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             f"device {device!r} is not a device name; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
         ) from err
     if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for, but CUDA is not available here; use 'auto' or 'cpu'")
-    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
-        raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
-    if parsed.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device {device!r} was asked for, but MPS is not available here; use 'auto' or 'cpu'")
+        raise ValueError(
+            f"device {device!r} was asked for, but CUDA is not available here; use 'auto' or 'cpu'"
+        )
+    if (
+        parsed.type == "cuda"
+        and parsed.index is not None
+        and parsed.index >= torch.cuda.device_count()
+    ):
+        raise ValueError(
+            f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)"
+        )
+    if parsed.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise ValueError(
+            f"device {device!r} was asked for, but MPS is not available here; use 'auto' or 'cpu'"
+        )
     if parsed.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device {device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'mps'")
     return parsed
@@ -112,7 +124,9 @@ class History:
         for row in reversed(self.epochs):
             if key in row:
                 return row[key]
-        raise KeyError(f"no epoch recorded '{key}'; recorded: {sorted(self.epochs[-1]) if self.epochs else []}")
+        raise KeyError(
+            f"no epoch recorded '{key}'; recorded: {sorted(self.epochs[-1]) if self.epochs else []}"
+        )
 
 
 def _autocast(device: torch.device, amp: bool):  # noqa: ANN202
@@ -172,7 +186,9 @@ def fit(
     history = History()
     step = 0
     try:
-        for epoch in tqdm(range(epochs), desc=desc, disable=not progress_enabled(progress), leave=False):
+        for epoch in tqdm(
+            range(epochs), desc=desc, disable=not progress_enabled(progress), leave=False
+        ):
             model.train()
             for x, y in train_loader:
                 x, y = x.to(device), y.to(device)
@@ -192,10 +208,22 @@ def fit(
                     scheduler.step()
                 step += 1
                 history.step_loss.append(loss.item())
-                _call(callbacks, "on_step_end", step=step, model=model, optimizer=optimizer, loss=loss)
-            row: dict[str, float] = {"epoch": epoch + 1, "train_loss": history.step_loss[-1] if history.step_loss else float("nan")}
+                _call(
+                    callbacks, "on_step_end", step=step, model=model, optimizer=optimizer, loss=loss
+                )
+            row: dict[str, float] = {
+                "epoch": epoch + 1,
+                "train_loss": history.step_loss[-1] if history.step_loss else float("nan"),
+            }
             if val_loader is not None:
-                row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn=loss_fn, device=device).items()})
+                row.update(
+                    {
+                        f"val_{k}": v
+                        for k, v in evaluate(
+                            model, val_loader, loss_fn=loss_fn, device=device
+                        ).items()
+                    }
+                )
             history.epochs.append(row)
             _call(callbacks, "on_epoch_end", epoch=epoch + 1, model=model, history=history)
     finally:
@@ -205,7 +233,9 @@ def fit(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: Iterable, device: str | torch.device = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module, loader: Iterable, device: str | torch.device = "auto"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """All outputs and targets of ``loader`` (on the CPU), with the model in eval mode."""
     device = resolve_device(device)
     model.to(device)

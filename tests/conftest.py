@@ -1,13 +1,15 @@
 """Test-suite wiring: notebooks run once under nbval, and their claim tests read what they wrote.
 
 - Every notebook writes ``results.json`` into ``$SPARSITY_OUTPUT_ROOT/<notebook>/`` (see
-  ``helpers.results.output_dir_for``). This file points that variable at ``runs/test`` and empties it
-  at the start of a session, so a claim test can never read a stale result.
+  ``helpers.results.output_dir_for``). This file points that variable at ``runs/test``. A session that
+  executes a notebook first deletes that notebook's old results, so a claim test can never read a
+  stale result of a notebook that failed.
 - ``tests/claims/test_<notebook>.py`` holds a notebook's claim tests; its ``results`` fixture loads
   that notebook's ``results.json``. With ``--results-root DIR`` (``make test-seeds``) the claim tests
   read DIR/<notebook>/results.json instead, from runs made by ``tools/notebooks.py run``.
-- Under pytest-xdist (``--dist loadgroup``) a notebook's cells and its claim tests share one group,
-  so they run on one worker, cells first.
+- ``make test`` runs two sessions: unit tests and nbval over the notebooks (two workers,
+  ``--dist loadfile`` keeps a notebook's cells on one kernel), then the claim tests. In a single
+  session the claim tests are ordered after every notebook.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    is_controller = not hasattr(config, "workerinput")
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has done this
+        return
     root = Path(os.environ["SPARSITY_OUTPUT_ROOT"])
-    if is_controller and config.getoption("--results-root") is None and root == TEST_OUTPUT_ROOT:
-        shutil.rmtree(root, ignore_errors=True)
+    for arg in config.args:
+        for notebook in Path(arg.split("::")[0]).parent.glob(Path(arg.split("::")[0]).name):
+            if notebook.suffix == ".ipynb":
+                shutil.rmtree(root / notebook.stem, ignore_errors=True)
 
 
 def notebook_of(item: pytest.Item) -> str | None:
@@ -50,13 +55,14 @@ def notebook_of(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        nb = notebook_of(item)
-        if nb is not None:
-            item.add_marker(pytest.mark.xdist_group(nb))
-    # Within a notebook's group: its cells (in order) before its claim tests.
+    # In one session, every notebook's cells (in order) come before any claim test.
     position = {id(item): i for i, item in enumerate(items)}
-    items.sort(key=lambda it: (Path(str(it.fspath)).parent.name == "claims", position[id(it)]))
+    items.sort(
+        key=lambda it: (
+            notebook_of(it) is not None and Path(str(it.fspath)).suffix != ".ipynb",
+            position[id(it)],
+        )
+    )
 
 
 @pytest.fixture

@@ -62,7 +62,11 @@ def clean(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("widgets", None)
     nb.metadata.pop("papermill", None)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
     kept = []
     for cell in nb.cells:
         if "injected-parameters" in cell.metadata.get("tags", []):
@@ -100,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or ROOT / "runs" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     notebooks = resolve(args.notebooks)
-    env = {"SPARSITY_PROGRESS": "0", "SPARSITY_THREADS": str(max(1, (os.cpu_count() or 2) // args.jobs))}
+    env = {
+        "SPARSITY_PROGRESS": "0",
+        "SPARSITY_THREADS": str(max(1, (os.cpu_count() or 2) // args.jobs)),
+    }
 
     def one(nb: Path) -> tuple[Path, float | None, str]:
         target = out / nb.stem
@@ -192,14 +199,18 @@ def check(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute notebooks into a run folder and write its index")
     p_run.add_argument("notebooks", nargs="*")
     p_run.add_argument("--seed", type=int)
     p_run.add_argument("--out")
     p_run.add_argument("--jobs", type=int, default=2)
-    p_out = sub.add_parser("outputs", help="re-execute notebooks in place (fresh committed outputs)")
+    p_out = sub.add_parser(
+        "outputs", help="re-execute notebooks in place (fresh committed outputs)"
+    )
     p_out.add_argument("notebooks", nargs="+")
     p_check = sub.add_parser("check", help="check notebook conventions")
     p_check.add_argument("notebooks", nargs="*")

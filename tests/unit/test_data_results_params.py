@@ -57,7 +57,11 @@ def test_task_registry():
 
 def test_atomic_results_leave_no_partial_file(tmp_path, monkeypatch):
     results.save_results(tmp_path, {"a": torch.tensor(1.5), "b": float("nan"), "summary": {}})
-    assert json.loads((tmp_path / "results.json").read_text()) == {"a": 1.5, "b": None, "summary": {}}
+    assert json.loads((tmp_path / "results.json").read_text()) == {
+        "a": 1.5,
+        "b": None,
+        "summary": {},
+    }
 
     def fail(*args, **kwargs):
         raise OSError("disk full")

@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from helpers import masks, prune
-from helpers.masked import MaskedConv1d, MaskedConv2d, MaskedGRU, MaskedLinear, MaskedLSTM, MaskedRNN
+from helpers.masked import (
+    MaskedConv1d,
+    MaskedConv2d,
+    MaskedGRU,
+    MaskedLinear,
+    MaskedLSTM,
+    MaskedRNN,
+)
 from helpers.train import fit
 
 LAYERS = {
@@ -16,7 +23,10 @@ LAYERS = {
     "conv1d": (lambda: nn.Conv1d(2, 3, 3), lambda: torch.randn(4, 2, 9)),
     "conv2d": (lambda: nn.Conv2d(2, 3, 3), lambda: torch.randn(4, 2, 6, 6)),
     "rnn_tanh": (lambda: nn.RNN(3, 5, batch_first=True), lambda: torch.randn(4, 7, 3)),
-    "rnn_relu": (lambda: nn.RNN(3, 5, batch_first=True, nonlinearity="relu"), lambda: torch.randn(4, 7, 3)),
+    "rnn_relu": (
+        lambda: nn.RNN(3, 5, batch_first=True, nonlinearity="relu"),
+        lambda: torch.randn(4, 7, 3),
+    ),
     "gru": (lambda: nn.GRU(3, 5, batch_first=True), lambda: torch.randn(4, 7, 3)),
     "lstm": (lambda: nn.LSTM(3, 5, num_layers=2, batch_first=True), lambda: torch.randn(4, 7, 3)),
 }
@@ -97,14 +107,27 @@ def test_pruned_weights_stay_zero_after_steps(kind, opt, clip):
     _train(net, optimizer, x, steps=3)  # dense steps fill the optimizer state
     prune.magnitude_prune(net, 0.5)
     pruned = {name: layer.get_mask(p) == 0 for name, layer, p in masks.prunable_weights(net)}
-    before = {name: getattr(layer, p).detach().clone() for name, layer, p in masks.prunable_weights(net)}
+    before = {
+        name: getattr(layer, p).detach().clone() for name, layer, p in masks.prunable_weights(net)
+    }
     y = torch.randint(0, 2, (x.shape[0],))
-    fit(net, [(x, y)] * 5, epochs=2, optimizer=optimizer, max_grad_norm=clip, device="cpu",
-        loss_fn=lambda o, t: nn.functional.cross_entropy(o[:, :2], t))
+    fit(
+        net,
+        [(x, y)] * 5,
+        epochs=2,
+        optimizer=optimizer,
+        max_grad_norm=clip,
+        device="cpu",
+        loss_fn=lambda o, t: nn.functional.cross_entropy(o[:, :2], t),
+    )
     for name, layer, p in masks.prunable_weights(net):
-        assert torch.all(getattr(layer, p)[pruned[name]] == 0), f"{name}: stored pruned weight revived"
+        assert torch.all(getattr(layer, p)[pruned[name]] == 0), (
+            f"{name}: stored pruned weight revived"
+        )
         assert torch.all(layer.effective(p)[pruned[name]] == 0)
-        assert not torch.equal(getattr(layer, p), before[name]), "training did not move kept weights"
+        assert not torch.equal(getattr(layer, p), before[name]), (
+            "training did not move kept weights"
+        )
 
 
 @pytest.mark.parametrize("opt", OPTIMIZERS)
@@ -118,8 +141,12 @@ def test_optimizer_trap_without_reapplying(opt):
     prune.magnitude_prune(net, 0.5)
     pruned = net.layer.weight_mask == 0
     _train(net, optimizer, x, steps=2, hook=False)
-    assert (net.layer.weight[pruned] != 0).any(), "expected the optimizer to move stored pruned weights"
-    assert torch.all(net.layer.effective("weight")[pruned] == 0), "the forward pass still masks them"
+    assert (net.layer.weight[pruned] != 0).any(), (
+        "expected the optimizer to move stored pruned weights"
+    )
+    assert torch.all(net.layer.effective("weight")[pruned] == 0), (
+        "the forward pass still masks them"
+    )
 
 
 def test_state_dict_roundtrip_into_fresh_model_and_deepcopy():
@@ -172,7 +199,9 @@ def test_soft_mask_starts_dense_and_hardens_to_positive_logits():
     with torch.no_grad():
         logits.copy_(torch.tensor([[1.0, -1.0, 0.0, 2.0]] * 3))
     masks.set_mask_temperature(layer, 50.0)
-    assert masks.sparsity_report(layer).sparsity == pytest.approx(0.5)  # logit <= 0 counts as pruned
+    assert masks.sparsity_report(layer).sparsity == pytest.approx(
+        0.5
+    )  # logit <= 0 counts as pruned
     layer.harden_soft_mask("weight")
     assert torch.equal(layer.weight_mask, torch.tensor([[1.0, 0.0, 0.0, 1.0]] * 3))
     assert not layer.has_soft_mask("weight")

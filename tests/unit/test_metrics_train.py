@@ -39,9 +39,18 @@ def test_summary_line_names_the_three_kinds_of_sparse():
     prune.magnitude_prune(model, 0.9)
     summary = metrics.summarize(model, torch.randn(4, 8), accuracy=0.5, dense_latency_s=1.0)
     line = str(summary)
-    for word in ("sparsity 90.1%", "compression", "FLOPs", "theoretical speedup", "latency", "accuracy 0.500"):
+    for word in (
+        "sparsity 90.1%",
+        "compression",
+        "FLOPs",
+        "theoretical speedup",
+        "latency",
+        "accuracy 0.500",
+    ):
         assert word in line
-    assert summary.theoretical_speedup == pytest.approx(192 / 19, rel=1e-6)  # 173 of 192 weights pruned
+    assert summary.theoretical_speedup == pytest.approx(
+        192 / 19, rel=1e-6
+    )  # 173 of 192 weights pruned
 
 
 def test_resolve_device():
@@ -63,7 +72,13 @@ def test_seed_everything_makes_runs_identical():
         x, y = torch.randn(32, 4, generator=gen), torch.randint(0, 2, (32,), generator=gen)
         from helpers.data import TensorLoader
 
-        train.fit(model, TensorLoader(x, y, 8, shuffle=True, generator=gen), epochs=2, device="cpu", progress=False)
+        train.fit(
+            model,
+            TensorLoader(x, y, 8, shuffle=True, generator=gen),
+            epochs=2,
+            device="cpu",
+            progress=False,
+        )
         return torch.cat([p.flatten() for p in model.parameters()])
 
     assert torch.equal(run(), run())
@@ -91,7 +106,15 @@ def test_fit_learns_records_history_and_calls_callbacks():
             calls["epoch"] = epoch
 
     loader = TensorLoader(x, y, 20, shuffle=True, generator=gen)
-    history = train.fit(models.MLP([2, 16, 2]), loader, epochs=5, lr=1e-2, val_loader=loader, callbacks=[Probe()], device="cpu")
+    history = train.fit(
+        models.MLP([2, 16, 2]),
+        loader,
+        epochs=5,
+        lr=1e-2,
+        val_loader=loader,
+        callbacks=[Probe()],
+        device="cpu",
+    )
     assert history.last("val_acc") > 0.9
     assert calls == {"step": 50, "epoch": 5, "extra": 50}
     assert len(history.step_loss) == 50
@@ -103,5 +126,12 @@ def test_fit_with_amp_on_cpu_runs():
     from helpers.data import TensorLoader
 
     x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
-    history = train.fit(models.MLP([3, 4, 2]), TensorLoader(x, y, 8), epochs=1, amp=True, device="cpu", progress=False)
+    history = train.fit(
+        models.MLP([3, 4, 2]),
+        TensorLoader(x, y, 8),
+        epochs=1,
+        amp=True,
+        device="cpu",
+        progress=False,
+    )
     assert len(history.step_loss) == 2

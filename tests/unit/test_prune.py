@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from helpers import masks, prune
-from helpers.models import CNN1d, MLP
+from helpers.models import MLP, CNN1d
 
 
 def _pair(seed=0):
@@ -31,7 +31,9 @@ def test_global_magnitude_matches_torch_global_unstructured(amount):
     dense, ours = _pair(1)
     prune.magnitude_prune(ours, amount, scope="global")
     params = [(dense[i], "weight") for i in (0, 2, 3)]
-    torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=amount)
+    torch_prune.global_unstructured(
+        params, pruning_method=torch_prune.L1Unstructured, amount=amount
+    )
     for i in (0, 2, 3):
         assert torch.equal(dense[i].weight_mask, ours[i].weight_mask), f"layer {i}"
 
@@ -40,12 +42,16 @@ def test_global_uses_one_threshold_across_tensors_and_differs_from_layerwise():
     _, ours = _pair(2)
     with torch.no_grad():
         ours[2].weight.mul_(10)  # one layer of larger scale
-    magnitudes = torch.cat([getattr(m, p).detach().abs().flatten() for _, m, p in masks.prunable_weights(ours)])
+    magnitudes = torch.cat(
+        [getattr(m, p).detach().abs().flatten() for _, m, p in masks.prunable_weights(ours)]
+    )
     layer_copy = copy.deepcopy(ours)
     prune.magnitude_prune(ours, 0.5, scope="global")
     prune.magnitude_prune(layer_copy, 0.5, scope="layer")
     per_tensor = {name: z / t for name, z, t in masks.sparsity_report(ours).rows}
-    assert per_tensor["2.weight"] < 0.2 < 0.5 < per_tensor["0.weight"]  # global spares the large layer
+    assert (
+        per_tensor["2.weight"] < 0.2 < 0.5 < per_tensor["0.weight"]
+    )  # global spares the large layer
     assert all(abs(z / t - 0.5) < 0.01 for _, z, t in masks.sparsity_report(layer_copy).rows)
     keep = torch.cat([m.get_mask(p).flatten() for _, m, p in masks.prunable_weights(ours)])
     assert magnitudes[keep == 1].min() >= magnitudes[keep == 0].max()  # one threshold for all
@@ -98,7 +104,9 @@ def test_bad_scope_and_scores():
 
 def test_rewind_restores_weights_norm_stats_optimizer_and_scheduler_but_keeps_masks():
     torch.manual_seed(4)
-    model = masks.to_masked(nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)))
+    model = masks.to_masked(
+        nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    )
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
@@ -172,7 +180,9 @@ def test_iterative_magnitude_pruning_rewinds_and_nests_masks():
         seen.append(masks.sparsity_report(m).sparsity)
         return float(len(seen))
 
-    history = prune.iterative_magnitude_pruning(model, train, snap, rounds=4, rate=0.2, progress=False)
+    history = prune.iterative_magnitude_pruning(
+        model, train, snap, rounds=4, rate=0.2, progress=False
+    )
     assert [h["score"] for h in history] == [1.0, 2.0, 3.0, 4.0]
     assert [h["sparsity"] for h in history] == pytest.approx(prune.imp_sparsities(4, 0.2), abs=0.02)
     for earlier, later in zip(history, history[1:]):
