@@ -38,14 +38,19 @@ def accuracy_vs_remaining(
     lottery-ticket papers.
     """
     ax = axes(ax)
+    ticks: set[float] = set()
     for label, (sparsities, accs) in curves.items():
         remaining = 100.0 * (1.0 - np.asarray(sparsities, dtype=float))
+        ticks.update(np.round(remaining, 1).tolist())
         ax.plot(remaining, accs, marker="o", ms=4, label=label)
     if dense is not None:
         ax.axhline(dense, color="grey", ls="--", lw=1, label=f"dense ({dense:.3f})")
     if log_x:
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        nice = [100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1]  # a 1-2-5 log scale
+        shown = [v for v in nice if min(ticks) * 0.8 <= v <= max(ticks) * 1.25]
+        ax.set_xticks(shown, [f"{v:g}" for v in shown])
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (%)")
     ax.set_ylabel("test accuracy")
