@@ -87,7 +87,9 @@ def execute(notebook: Path, output: Path, parameters: dict, env: dict[str, str])
     """Execute ``notebook`` into ``output`` with papermill; return the wall-clock seconds."""
     import papermill
 
-    os.environ.update(env)
+    # Threads that sleep instead of spinning while they wait: spinning OpenMP threads slow everything
+    # down badly when other processes share the cores.
+    os.environ.update({"OMP_WAIT_POLICY": "PASSIVE", **env})
     start = time.perf_counter()
     papermill.execute_notebook(
         str(notebook),
