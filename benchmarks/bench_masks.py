@@ -28,6 +28,7 @@ from torch.nn.utils import prune as torch_prune
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers import masks, models, prune  # noqa: E402
+from helpers.masked import MaskedMixin  # noqa: E402
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: int = 10) -> float:
@@ -42,18 +43,16 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 10) -> flo
     return statistics.median(times)
 
 
-def train_step(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, after_step: Callable[[], None] | None = None
-):
-    """One Adam step on (x, y); ``after_step`` is the mask upkeep (re-zeroing) where there is one."""
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """One Adam step on (x, y), with the mask upkeep ``helpers.train.fit`` uses for masked models."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if any(isinstance(m, MaskedMixin) for m in model.modules()):
+        masks.keep_masks_after_steps(optimizer, model)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         nn.functional.cross_entropy(model(x), y).backward()
         optimizer.step()
-        if after_step is not None:
-            after_step()
 
     return step
 
@@ -92,7 +91,7 @@ def training_ratios(repeats: int) -> list[tuple[str, float, float]]:
         prune.magnitude_prune(ours, 0.8, scope="global")
         theirs = torch_pruned(dense, 0.8)
         t_dense = median_time(train_step(dense, x, y), repeats)
-        t_ours = median_time(train_step(ours, x, y, lambda m=ours: masks.apply_masks_(m)), repeats)
+        t_ours = median_time(train_step(ours, x, y), repeats)
         t_theirs = median_time(train_step(theirs, x, y), repeats)
         rows.append((name, t_ours / t_dense, t_theirs / t_dense))
     return rows

@@ -165,10 +165,18 @@ def keep_masks_after_steps(optimizer: torch.optim.Optimizer, model: nn.Module): 
     Without this, the forward pass is still correct (it multiplies by the mask), but momentum, Adam's
     moments and AdamW's decoupled decay move the *stored* pruned weights away from zero: a later
     ``fold``, export or mask change would then revive them. Notebook 00 shows that trap.
-    """
 
+    For speed the hook holds the weight and mask tensors and re-zeroes them all in one fused call.
+    Masks changed in place (``set_mask``, pruning) are seen; after ``model.to(...)``, which makes new
+    mask tensors, register the hook again (``fit`` registers it after moving the model).
+    """
+    pairs = [(getattr(layer, p), layer.get_mask(p)) for _, layer, p in prunable_weights(model)]
+    weights = [w for w, _ in pairs]
+    gates = [m for _, m in pairs]
+
+    @torch.no_grad()
     def reapply(_optimizer, _args, _kwargs) -> None:  # noqa: ANN001
-        apply_masks_(model)
+        torch._foreach_mul_(weights, gates)  # w <- w * m for every masked weight at once
 
     return optimizer.register_step_post_hook(reapply)
 
