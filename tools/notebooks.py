@@ -108,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
     notebooks = resolve(args.notebooks)
     env = {
         "SPARSITY_PROGRESS": "0",
-        "SPARSITY_THREADS": str(max(1, (os.cpu_count() or 2) // args.jobs)),
-    }
+        "SPARSITY_THREADS": "1",
+    }  # one thread per notebook (see set_threads)
 
     def one(nb: Path) -> tuple[Path, float | None, str]:
         target = out / nb.stem
@@ -155,8 +155,7 @@ def write_index(out: Path, rows: list[tuple[Path, float | None, str]]) -> None:
 
 
 def outputs(args: argparse.Namespace) -> int:
-    threads = os.environ.get("SPARSITY_THREADS", str(os.cpu_count() or 2))
-    env = {"SPARSITY_PROGRESS": "0", "SPARSITY_THREADS": threads}
+    env = {"SPARSITY_PROGRESS": "0", "SPARSITY_THREADS": os.environ.get("SPARSITY_THREADS", "1")}
     for nb in resolve(args.notebooks):
         tmp = nb.with_name(f".{nb.stem}.executing.ipynb")
         try:
@@ -165,7 +164,7 @@ def outputs(args: argparse.Namespace) -> int:
         finally:
             tmp.unlink(missing_ok=True)
         clean(nb)
-        print(f"{nb.name}: {seconds:.1f} s, {nb.stat().st_size // 1024} KB")
+        print(f"{nb.name}: {seconds:.1f} s, {nb.stat().st_size // 1024} KB", flush=True)
     return 0
 
 
