@@ -124,6 +124,15 @@ def nparity_batch(
 
 
 # --- the two growable networks -------------------------------------------------------------------
+
+
+def _check_positive_ints(**values: object) -> None:
+    """Raise ValueError naming the first argument that is not a positive integer."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 class _GrowingRNN(nn.Module):
     """What both networks share: the unrolled recurrence and the growth counter.
 
@@ -219,13 +228,9 @@ class ModularRNN(_GrowingRNN):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(max_modules, activation)
-        for name, value in (
-            ("module_size", module_size),
-            ("input_size", input_size),
-            ("num_classes", num_classes),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        _check_positive_ints(
+            module_size=module_size, input_size=input_size, num_classes=num_classes
+        )
         m = module_size
         self.module_size = m
         g = generator
@@ -291,13 +296,9 @@ class MonolithicRNN(_GrowingRNN):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(max_heads, activation)
-        for name, value in (
-            ("hidden_size", hidden_size),
-            ("input_size", input_size),
-            ("num_classes", num_classes),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        _check_positive_ints(
+            hidden_size=hidden_size, input_size=input_size, num_classes=num_classes
+        )
         self.w_in = _normal(hidden_size, input_size, 1.0, generator)
         self.w_hh = _normal(hidden_size, hidden_size, hidden_size**-0.5, generator)
         self.b = nn.Parameter(torch.zeros(hidden_size))
