@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -568,6 +568,30 @@ def _check_curve_args(model: _GrowingRNN, orders: Sequence[int], draws: int) -> 
     return orders
 
 
+def _last_head_curve(
+    model: _GrowingRNN,
+    levels: Sequence[float],
+    orders: Sequence[int],
+    score: Callable[[float, torch.Tensor, torch.Tensor], float],
+    *,
+    length: int,
+    n: int,
+    draws: int,
+    generator: torch.Generator | None,
+) -> list[float]:
+    """Per level, the mean of ``score(level, x, y)`` over ``draws`` fresh batches of ``n`` streams."""
+    orders = _check_curve_args(model, orders, draws)
+    device = next(model.parameters()).device
+    curve = []
+    for level in levels:
+        scores = []
+        for _ in range(draws):
+            x, y = nparity_batch(n, length, orders, generator, device)
+            scores.append(score(level, x, y))
+        curve.append(sum(scores) / len(scores))
+    return curve
+
+
 def noise_curve(
     model: _GrowingRNN,
     sigmas: Sequence[float],
@@ -582,16 +606,13 @@ def noise_curve(
 
     Each σ is averaged over ``draws`` noise draws, each scored on its own fresh batch of ``n`` streams.
     """
-    orders = _check_curve_args(model, orders, draws)
-    device = next(model.parameters()).device
-    curve = []
-    for sigma in sigmas:
-        scores = []
-        for _ in range(draws):
-            x, y = nparity_batch(n, length, orders, generator, device)
-            scores.append(head_accuracies(perturbed_copy(model, sigma, generator), x, y)[-1])
-        curve.append(sum(scores) / len(scores))
-    return curve
+
+    def noisy(sigma: float, x: torch.Tensor, y: torch.Tensor) -> float:
+        return head_accuracies(perturbed_copy(model, sigma, generator), x, y)[-1]
+
+    return _last_head_curve(
+        model, sigmas, orders, noisy, length=length, n=n, draws=draws, generator=generator
+    )
 
 
 def ablation_curve(
@@ -609,21 +630,19 @@ def ablation_curve(
     A silenced unit is held at zero at every step (its output reaches nobody). Each fraction is
     averaged over ``draws`` random choices of units.
     """
-    orders = _check_curve_args(model, orders, draws)
-    device = next(model.parameters()).device
-    hidden = model.hidden_size
-    curve = []
     for fraction in fractions:
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fractions must lie in [0, 1], got {fraction!r}")
-        scores = []
-        for _ in range(draws):
-            x, y = nparity_batch(n, length, orders, generator, device)
-            mask = torch.ones(hidden)
-            mask[torch.randperm(hidden, generator=generator)[: round(fraction * hidden)]] = 0.0
-            scores.append(head_accuracies(model, x, y, unit_mask=mask.to(device))[-1])
-        curve.append(sum(scores) / len(scores))
-    return curve
+    hidden = model.hidden_size
+
+    def silenced(fraction: float, x: torch.Tensor, y: torch.Tensor) -> float:
+        mask = torch.ones(hidden)
+        mask[torch.randperm(hidden, generator=generator)[: round(fraction * hidden)]] = 0.0
+        return head_accuracies(model, x, y, unit_mask=mask.to(x.device))[-1]
+
+    return _last_head_curve(
+        model, fractions, orders, silenced, length=length, n=n, draws=draws, generator=generator
+    )
 
 
 @torch.no_grad()
