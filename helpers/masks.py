@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -84,15 +84,30 @@ def to_masked(model: nn.Module, skip: Iterable[str] = ()) -> nn.Module:
     unknown = skip - {name for name, _ in model.named_modules()}
     if unknown:
         raise ValueError(f"skip names modules that are not in the model: {sorted(unknown)}")
-    if type(model) in MASKED_FOR_DENSE and "" not in skip:
-        return _copy_into(model, MASKED_FOR_DENSE[type(model)])
-    for name, child in list(model.named_modules()):
-        for child_name, grandchild in list(child.named_children()):
-            full = f"{name}.{child_name}" if name else child_name
-            if type(grandchild) in MASKED_FOR_DENSE and full not in skip:
-                setattr(
-                    child, child_name, _copy_into(grandchild, MASKED_FOR_DENSE[type(grandchild)])
-                )
+
+    def masked_twin(name: str, layer: nn.Module) -> nn.Module | None:
+        if type(layer) in MASKED_FOR_DENSE and name not in skip:
+            return _copy_into(layer, MASKED_FOR_DENSE[type(layer)])
+        return None
+
+    return _replace_layers(model, masked_twin)
+
+
+def _replace_layers(
+    model: nn.Module, replacement: Callable[[str, nn.Module], nn.Module | None]
+) -> nn.Module:
+    """Swap every submodule (the root included) for ``replacement(name, module)`` unless it is None.
+
+    The one tree walk behind ``to_masked`` and ``fold``; returns the (possibly new) root.
+    """
+    new_root = replacement("", model)
+    if new_root is not None:
+        return new_root
+    for name, parent in list(model.named_modules()):
+        for child_name, child in list(parent.named_children()):
+            new = replacement(f"{name}.{child_name}" if name else child_name, child)
+            if new is not None:
+                setattr(parent, child_name, new)
     return model
 
 
@@ -282,13 +297,9 @@ def fold(model: nn.Module) -> nn.Module:
             dense.flatten_parameters()
         return dense
 
-    if isinstance(folded, MaskedMixin):
-        return plain(folded)
-    for _, parent in list(folded.named_modules()):
-        for child_name, child in list(parent.named_children()):
-            if isinstance(child, MaskedMixin):
-                setattr(parent, child_name, plain(child))
-    return folded
+    return _replace_layers(
+        folded, lambda _name, layer: plain(layer) if isinstance(layer, MaskedMixin) else None
+    )
 
 
 def to_sparse_csr(layer: MaskedMixin, name: str = "weight") -> torch.Tensor:
