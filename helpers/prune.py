@@ -22,8 +22,10 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from helpers.masks import prunable_weights
+from helpers.masks import get_masks, prunable_weights, sparsity_report
+from helpers.train import progress_enabled
 
 __all__ = [
     "magnitude_prune",
@@ -243,11 +245,6 @@ def iterative_magnitude_pruning(
     optimizer and scheduler, if given) to ``rewind_to``, retrain with ``train(model) -> score``.
     Returns one dict per round: ``round``, ``sparsity``, ``score`` and the round's ``masks``.
     """
-    from tqdm.auto import tqdm
-
-    from helpers.masks import get_masks, sparsity_report
-    from helpers.train import progress_enabled
-
     history = []
     targets = imp_sparsities(rounds, rate)
     for r, target in enumerate(

@@ -9,6 +9,7 @@ atomic rename on POSIX and Windows. An interrupted run leaves the old file or no
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -107,8 +108,6 @@ def load_results(output_dir: str | Path, name: str = "results.json") -> dict[str
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
     """Save a matplotlib figure atomically (format from the suffix, PNG by default)."""
-    import io
-
     path = Path(path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=(path.suffix.lstrip(".") or "png"), dpi=dpi, bbox_inches="tight")

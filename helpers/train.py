@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from helpers.masked import MaskedMixin
 from helpers.masks import keep_masks_after_steps
+from helpers.metrics import accuracy
 
 __all__ = [
     "resolve_device",
@@ -261,8 +262,6 @@ def evaluate(
     device: str | torch.device = "auto",
 ) -> dict[str, float]:
     """Mean loss and accuracy of ``model`` on ``loader``: ``{'loss': ..., 'acc': ...}``."""
-    from helpers.metrics import accuracy
-
     loss_fn = loss_fn or nn.functional.cross_entropy
     outputs, targets = predict(model, loader, device)
     return {"loss": loss_fn(outputs, targets).item(), "acc": accuracy(outputs, targets)}
