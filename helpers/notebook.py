@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from helpers.params import check_int
-from helpers.results import output_dir_for, save_figure, save_results
+from helpers.results import fingerprint, output_dir_for, save_figure, save_results
 from helpers.train import resolve_device, seed_everything, set_threads
 
 __all__ = ["Run", "start", "claims_table"]
@@ -39,28 +39,44 @@ class Run:
         """Seconds since ``start``."""
         return time.perf_counter() - self.started
 
-    def save(self, results: dict[str, Any], figures: dict[str, Any] | None = None) -> Path:
+    def save(
+        self,
+        results: dict[str, Any],
+        figures: dict[str, Any] | None = None,
+        key_figure: str | None = None,
+    ) -> Path:
         """Write the figures (PNG) and ``results.json`` atomically into ``self.out``.
 
         ``results`` must hold a ``summary`` made by ``helpers.results.claim_row``; the run's seed,
-        device and runtime are added. Figures are written first, so a complete ``results.json``
-        means the whole run finished.
+        device, runtime and key figure (the gallery's thumbnail; the first figure unless named) are
+        added. Figures are written first, so a complete ``results.json`` means the whole run
+        finished. Prints the results' fingerprint (timing fields excluded): the same seed on the
+        CPU must print the same one.
         """
         if "summary" not in results:
             raise ValueError(
                 "results need a 'summary' (helpers.results.claim_row) for the run index"
             )
-        for name, fig in (figures or {}).items():
+        figures = figures or {}
+        if key_figure is None and figures:
+            key_figure = next(iter(figures))
+        if key_figure is not None and key_figure not in figures:
+            raise ValueError(f"key_figure must be one of {sorted(figures)}, got {key_figure!r}")
+        for name, fig in figures.items():
             save_figure(fig, self.out / f"{name}.png")
         meta = {
             "notebook": self.name,
             "seed": self.seed,
             "device": str(self.device),
             "runtime_s": round(self.elapsed(), 1),
-            "figures": sorted(figures or {}),
+            "figures": sorted(figures),
+            "key_figure": key_figure,
         }
         path = save_results(self.out, {**results, "run": meta})
         print(f"saved {path} ({meta['runtime_s']} s since start)")
+        print(
+            f"results fingerprint (timing fields excluded): {fingerprint({**results, 'run': meta})}"
+        )
         return path
 
 

@@ -3,12 +3,18 @@
 Introduced in notebook 00. Each notebook ends by saving its measured numbers with ``save_results``;
 its claim test (``tests/claims/``) reads them back with ``load_results``.
 
+Reproducible: the same seed on the CPU gives the same ``results.json`` bit for bit, apart from
+*timing fields*, the wall-clock measurements whose key ends in ``_s``, ``seconds``, ``latency``,
+``latency_ratio`` or ``time_ratio`` (``runtime_s``, ``search_seconds``, ...). ``fingerprint`` hashes
+the rest; ``Run.save`` prints it, and ``tests/repro`` compares it with the committed run's.
+
 Atomic: we write to a temporary file in the same folder and ``os.replace`` it onto the target, an
 atomic rename on POSIX and Windows. An interrupted run leaves the old file or none, never half a file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -26,6 +32,10 @@ __all__ = [
     "load_results",
     "save_figure",
     "claim_row",
+    "TIMING_SUFFIXES",
+    "is_timing_field",
+    "without_timing",
+    "fingerprint",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +122,32 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=(path.suffix.lstrip(".") or "png"), dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+TIMING_SUFFIXES = ("_s", "seconds", "latency", "latency_ratio", "time_ratio")
+
+
+def is_timing_field(key: str) -> bool:
+    """True for a wall-clock measurement (``runtime_s``, ``cs_seconds``, ...): it varies run to run."""
+    return key.endswith(TIMING_SUFFIXES)
+
+
+def without_timing(results: Any) -> Any:
+    """``results`` with every timing field removed, at any depth (what must be reproducible)."""
+    if isinstance(results, dict):
+        return {k: without_timing(v) for k, v in results.items() if not is_timing_field(str(k))}
+    if isinstance(results, list):
+        return [without_timing(v) for v in results]
+    return results
+
+
+def fingerprint(results: dict[str, Any]) -> str:
+    """A short SHA-256 of ``results`` without timing fields, as ``save_results`` would write them.
+
+    Two runs with the same seed on the CPU must give the same fingerprint.
+    """
+    text = json.dumps(without_timing(_plain(results)), indent=2, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def claim_row(claim: str, paper: str, measured: str, verdict: str) -> dict[str, str]:
