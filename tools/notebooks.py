@@ -1,10 +1,18 @@
 """Run the course notebooks with papermill: for ``make run``, ``make test-seeds`` and ``make outputs``.
 
-    python tools/notebooks.py run [--seed N] [--out DIR] [--jobs 2] [NOTEBOOK ...]
-        Execute notebooks with their defaults (and ``seed``) into DIR/<name>/, then write
-        DIR/index.md with one row per notebook: claim, measured value, verdict, runtime.
+    python tools/notebooks.py run [--seed N] [--out DIR] [--jobs 2] [--force] [NOTEBOOK ...]
+        Execute notebooks with their defaults (and ``seed``) into DIR/<name>/ (default runs/run),
+        then write the gallery DIR/index.html (and DIR/index.md): one row per notebook with its key
+        figure, claim, measured value, verdict and runtime. Resumes: a notebook whose run in DIR is
+        complete for the same parameters (DIR/<name>/run.json) is skipped unless ``--force``.
+        Interrupted (Ctrl-C, SIGTERM), it stops every notebook and leaves nothing half-written.
+    python tools/notebooks.py index DIR
+        (Re)write the gallery of a folder of runs, e.g. runs/test after ``make test``.
     python tools/notebooks.py outputs NOTEBOOK [...]
         Re-execute notebooks in place with their defaults, so the committed outputs are fresh.
+    python tools/notebooks.py student [--out DIR] [NOTEBOOK ...]
+        Write student copies into DIR (default students/): every cell tagged ``solution`` keeps
+        its leading comment lines (the task) and becomes a stub that raises NotImplementedError.
     python tools/notebooks.py check
         Check the notebook conventions (one parameters cell with seed/device/output_dir, an
         Exercises section, python3 kernelspec, no widget state, under 1 MB).
@@ -16,10 +24,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
+
+import gallery  # noqa: E402  (tools/gallery.py)
 
 from helpers.results import atomic_write_text  # noqa: E402
 
@@ -83,88 +98,260 @@ def clean(path: Path) -> None:
     atomic_write_text(path, nbformat.writes(nb) + "\n")
 
 
-def execute(notebook: Path, output: Path, parameters: dict, env: dict[str, str]) -> float:
-    """Execute ``notebook`` into ``output`` with papermill; return the wall-clock seconds."""
-    import papermill
+class Interrupted(Exception):
+    """The run was stopped (Ctrl-C or SIGTERM): running notebooks were terminated and cleaned up."""
 
+
+RUNNING: set[subprocess.Popen] = set()  # papermill processes, so an interrupt can stop them all
+RUNNING_LOCK = threading.Lock()
+
+
+def execute(notebook: Path, output: Path, parameters: dict, env: dict[str, str]) -> float:
+    """Execute ``notebook`` into ``output`` with papermill in a child process; return the seconds.
+
+    Papermill writes its output cell by cell, so it writes to a hidden temporary file that replaces
+    ``output`` only when the run succeeded: ``output`` is whole or absent. On failure the partial
+    notebook is kept as ``<name>.failed.ipynb`` for reading; on an interrupt it is removed.
+    Parameters travel in a JSON file (``-f``); no shell is involved, so no value is ever parsed as a
+    command.
+    """
+    tmp = output.with_name(f".{output.stem}.executing.ipynb")
+    failed = output.with_name(f"{output.stem}.failed.ipynb")
+    fd, params_file = tempfile.mkstemp(prefix=".params-", suffix=".json", dir=output.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(parameters, f)
+    command = [sys.executable, "-m", "papermill", str(notebook), str(tmp), "-f", params_file]
+    command += [
+        "-k",
+        "python3",
+        "--cwd",
+        str(NOTEBOOKS),
+        "--no-progress-bar",
+        "--log-level",
+        "ERROR",
+    ]
     # Threads that sleep instead of spinning while they wait: spinning OpenMP threads slow everything
     # down badly when other processes share the cores.
-    os.environ.update({"OMP_WAIT_POLICY": "PASSIVE", **env})
+    child_env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **env}
     start = time.perf_counter()
-    papermill.execute_notebook(
-        str(notebook),
-        str(output),
-        parameters=parameters,
-        kernel_name="python3",
-        cwd=str(NOTEBOOKS),
-        progress_bar=False,
-    )
-    return time.perf_counter() - start
+    with RUNNING_LOCK:
+        process = subprocess.Popen(
+            command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        RUNNING.add(process)
+    try:
+        log, _ = process.communicate()
+    finally:
+        with RUNNING_LOCK:
+            RUNNING.discard(process)
+        Path(params_file).unlink(missing_ok=True)
+    seconds = time.perf_counter() - start
+    if process.returncode == 0:
+        os.replace(tmp, output)
+        failed.unlink(missing_ok=True)
+        return seconds
+    if process.returncode < 0:  # killed by our interrupt handler
+        tmp.unlink(missing_ok=True)
+        raise Interrupted(f"{notebook.name} was interrupted")
+    if tmp.exists():
+        os.replace(tmp, failed)
+    last = [line for line in log.strip().splitlines() if line.strip()]
+    raise RuntimeError(last[-1] if last else f"papermill exited with {process.returncode}")
+
+
+def stop_running(signum: int | None = None, frame: object = None) -> None:
+    """Terminate every papermill child (they are cleaned up by ``execute``), then stop the run."""
+    with RUNNING_LOCK:
+        for process in RUNNING:
+            process.terminate()
+    raise KeyboardInterrupt
+
+
+def notebook_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def is_complete(target: Path, nb: Path, parameters: dict) -> bool:
+    """Whether ``target`` holds a finished run of ``nb`` (unchanged since) with these parameters."""
+    marker = target / "run.json"
+    if not (marker.exists() and (target / "results.json").exists() and (target / nb.name).exists()):
+        return False
+    done = json.loads(marker.read_text())
+    return done.get("parameters") == parameters and done.get("notebook_sha256") == notebook_hash(nb)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out or ROOT / "runs" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")).resolve()
+    out = Path(args.out or ROOT / "runs" / "run").resolve()
     out.mkdir(parents=True, exist_ok=True)
     notebooks = resolve(args.notebooks)
     env = {
         "SPARSITY_PROGRESS": "0",
         "SPARSITY_THREADS": "1",
-    }  # one thread per notebook (see set_threads)
+    }  # one thread per notebook (set_threads)
+
+    def parameters_for(nb: Path) -> dict:
+        params = {"output_dir": str(out / nb.stem)}
+        if args.seed is not None:
+            params["seed"] = args.seed
+        return params
 
     def one(nb: Path) -> tuple[Path, float | None, str]:
         target = out / nb.stem
-        params = {"output_dir": str(target)}
-        if args.seed is not None:
-            params["seed"] = args.seed
+        params = parameters_for(nb)
+        if not args.force and is_complete(target, nb, params):
+            print(f"{nb.stem}: complete for these parameters, skipped", flush=True)
+            return nb, json.loads((target / "run.json").read_text())["seconds"], ""
         target.mkdir(parents=True, exist_ok=True)
+        for stale in [
+            target / "run.json",
+            target / "results.json",
+            *target.glob(".*.executing.ipynb"),
+        ]:
+            stale.unlink(missing_ok=True)  # left by an earlier, interrupted or different run
         try:
             seconds = execute(nb, target / nb.name, params, env)
-            return nb, seconds, ""
+        except Interrupted:
+            raise
         except Exception as err:  # report and go on with the other notebooks
-            return nb, None, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            print(f"{nb.stem}: failed: {err}", flush=True)
+            return nb, None, f"{type(err).__name__}: {err}"
+        marker = {
+            "parameters": params,
+            "notebook_sha256": notebook_hash(nb),
+            "seconds": round(seconds, 1),
+        }
+        atomic_write_text(target / "run.json", json.dumps(marker, indent=2) + "\n")
+        print(f"{nb.stem}: {seconds:.0f} s", flush=True)
+        return nb, seconds, ""
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    previous = signal.signal(signal.SIGTERM, stop_running)
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    try:
         rows = list(pool.map(one, notebooks))
+    except (KeyboardInterrupt, Interrupted):
+        with RUNNING_LOCK:
+            for process in RUNNING:
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        print(
+            "interrupted: finished notebooks are kept, the others left nothing behind",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    pool.shutdown()
     write_index(out, rows)
     failed = [nb.stem for nb, seconds, _ in rows if seconds is None]
-    print(f"index: {out / 'index.md'}")
+    print(f"gallery: {out / 'index.html'}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
 
+def index(args: argparse.Namespace) -> int:
+    """(Re)write the gallery of a run folder from the results.json files it holds."""
+    out = Path(args.dir).resolve()
+    rows = []
+    for results_path in sorted(out.glob("*/results.json")):
+        nb = NOTEBOOKS / f"{results_path.parent.name}.ipynb"
+        runtime = json.loads(results_path.read_text()).get("run", {}).get("runtime_s")
+        rows.append((nb, runtime, ""))
+    if not rows:
+        raise SystemExit(f"no */results.json under {out}: nothing to index")
+    write_index(out, rows)
+    print(f"gallery: {out / 'index.html'} ({len(rows)} notebooks)")
+    return 0
+
+
 def write_index(out: Path, rows: list[tuple[Path, float | None, str]]) -> None:
-    """One row per notebook: claim, measured value, verdict, runtime (from each results.json)."""
+    """The run's index: ``index.html`` (a gallery with thumbnails) and ``index.md`` (plain table).
+
+    One row per notebook: its key figure, claim, measured value, verdict and runtime, read from the
+    notebook's ``results.json``.
+    """
+    entries = [gallery_entry(out, nb, seconds, error) for nb, seconds, error in rows]
+    atomic_write_text(out / "index.html", gallery.render(entries, title="Sparsity Notebooks run"))
     lines = [
         f"# Sparsity Notebooks run, {dt.datetime.now():%Y-%m-%d %H:%M}",
         "",
         "| notebook | claim | measured | verdict | runtime |",
         "|---|---|---|---|---|",
     ]
-    for nb, seconds, error in rows:
-        results_path = out / nb.stem / "results.json"
-        summary = {}
-        if results_path.exists():
-            summary = json.loads(results_path.read_text()).get("summary", {})
-        runtime = f"{seconds:.0f} s" if seconds is not None else f"failed ({error})"
-        link = f"[{nb.stem}]({nb.stem}/{nb.name})"
-        cells = [summary.get(k, "—").replace("|", "\\|") for k in ("claim", "measured", "verdict")]
-        lines.append(f"| {link} | {' | '.join(cells)} | {runtime} |")
+    for e in entries:
+        cells = [e[k].replace("|", "\\|") for k in ("claim", "measured", "verdict", "runtime")]
+        lines.append(f"| [{e['name']}]({e['link']}) | {' | '.join(cells)} |")
     atomic_write_text(out / "index.md", "\n".join(lines) + "\n")
+
+
+def gallery_entry(out: Path, nb: Path, seconds: float | None, error: str) -> dict[str, str]:
+    """What the gallery shows of one notebook's run in ``out``."""
+    results_path = out / nb.stem / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    summary = results.get("summary", {})
+    key = results.get("run", {}).get("key_figure")
+    return {
+        "name": nb.stem,
+        "link": f"{nb.stem}/{nb.name}",
+        "thumbnail": f"{nb.stem}/{key}.png" if key else "",
+        "claim": summary.get("claim", "—"),
+        "measured": summary.get("measured", "—"),
+        "verdict": summary.get("verdict", "—"),
+        "runtime": f"{seconds:.0f} s" if seconds is not None else f"failed ({error})",
+    }
 
 
 def outputs(args: argparse.Namespace) -> int:
     env = {"SPARSITY_PROGRESS": "0", "SPARSITY_THREADS": os.environ.get("SPARSITY_THREADS", "1")}
     for nb in resolve(args.notebooks):
-        tmp = nb.with_name(f".{nb.stem}.executing.ipynb")
-        try:
-            seconds = execute(nb, tmp, {}, env)
-            os.replace(tmp, nb)
-        finally:
-            tmp.unlink(missing_ok=True)
+        seconds = execute(nb, nb, {}, env)  # replaces the notebook only if the run succeeded
         clean(nb)
         print(f"{nb.name}: {seconds:.1f} s, {nb.stat().st_size // 1024} KB", flush=True)
+    return 0
+
+
+STUB = 'raise NotImplementedError("Your turn: write this cell (the comments above say what), then run it")'
+
+
+def task_lines(source: str) -> list[str]:
+    """The leading comment lines of a solution cell: the task a student copy keeps."""
+    lines = []
+    for line in source.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    return lines
+
+
+def student_copy(nb_path: Path):  # -> nbformat.NotebookNode
+    """``nb_path`` with every ``solution`` cell replaced by its task comments and a stub.
+
+    Exercises (Markdown) and all other cells stay as they are; the stub's outputs are cleared, so a
+    student copy gives nothing away.
+    """
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        if "solution" in cell.metadata.get("tags", []):
+            cell.source = "\n".join([*task_lines(cell.source), STUB])
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "solution"] + ["stub"]
+    nbformat.validate(nb)
+    return nb
+
+
+def student(args: argparse.Namespace) -> int:
+    import nbformat
+
+    out = Path(args.out or ROOT / "students").resolve()
+    for nb_path in resolve(args.notebooks):
+        nb = student_copy(nb_path)
+        atomic_write_text(out / nb_path.name, nbformat.writes(nb) + "\n")
+        stubs = sum("stub" in c.metadata.get("tags", []) for c in nb.cells)
+        print(f"{out / nb_path.name}: {stubs} stub(s)")
     return 0
 
 
@@ -186,6 +373,14 @@ def check(args: argparse.Namespace) -> int:
         markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         if not re.search(r"^#+.*exercises", markdown, re.I | re.M):
             found.append("no Exercises section")
+        solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+        if not solutions:
+            found.append("no cell tagged 'solution' (the student copy needs one 'Your turn' cell)")
+        found += [
+            f"a 'solution' cell does not start with comment lines saying the task: {c.source[:40]!r}"
+            for c in solutions
+            if not task_lines(c.source)
+        ]
         if nb.metadata.get("kernelspec", {}).get("name") != "python3":
             found.append("kernelspec is not python3")
         if "widgets" in nb.metadata:
@@ -209,14 +404,22 @@ def main() -> int:
     p_run.add_argument("--seed", type=int)
     p_run.add_argument("--out")
     p_run.add_argument("--jobs", type=int, default=2)
+    p_run.add_argument("--force", action="store_true", help="rerun notebooks that are complete")
+    p_index = sub.add_parser("index", help="write the gallery (index.html) of a folder of runs")
+    p_index.add_argument("dir")
     p_out = sub.add_parser(
         "outputs", help="re-execute notebooks in place (fresh committed outputs)"
     )
     p_out.add_argument("notebooks", nargs="+")
+    p_student = sub.add_parser("student", help="write student copies (solution cells stubbed)")
+    p_student.add_argument("notebooks", nargs="*")
+    p_student.add_argument("--out")
     p_check = sub.add_parser("check", help="check notebook conventions")
     p_check.add_argument("notebooks", nargs="*")
     args = parser.parse_args()
-    return {"run": run, "outputs": outputs, "check": check}[args.command](args)
+    return {"run": run, "index": index, "outputs": outputs, "student": student, "check": check}[
+        args.command
+    ](args)
 
 
 if __name__ == "__main__":

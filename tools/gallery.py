@@ -1,0 +1,72 @@
+"""The gallery of a run: one HTML page, one row per notebook with its key figure as a thumbnail.
+
+``tools/notebooks.py run`` (``make run``) and ``tools/notebooks.py index DIR`` write it as
+DIR/index.html. The page is static (no script, no outside resources): open it from disk in any
+browser. Every text is escaped; image and notebook links are relative, so a run folder can be moved
+or zipped whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.5em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+img.thumb { width: 240px; border: 1px solid #ccc; }
+td.verdict { font-weight: bold; white-space: nowrap; }
+tr.holds td.verdict { color: #1a7f37; }
+tr.partly td.verdict { color: #9a6700; }
+tr.does-not-hold td.verdict { color: #cf222e; }
+td.runtime { white-space: nowrap; }
+"""
+
+
+def row(entry: dict[str, str]) -> str:
+    """One notebook's table row (``entry`` from ``tools/notebooks.py gallery_entry``)."""
+    name = escape(entry["name"])
+    verdict = entry["verdict"]
+    thumb = (
+        f'<a href="{escape(entry["thumbnail"])}"><img class="thumb" src="{escape(entry["thumbnail"])}" '
+        f'alt="key figure of {name}"></a>'
+        if entry["thumbnail"]
+        else "no figure"
+    )
+    return (
+        f'<tr class="notebook {escape(verdict.replace(" ", "-"))}" data-notebook="{name}">'
+        f'<td class="name"><a href="{escape(entry["link"])}">{name}</a></td>'
+        f'<td class="figure">{thumb}</td>'
+        f'<td class="claim">{escape(entry["claim"])}</td>'
+        f'<td class="measured">{escape(entry["measured"])}</td>'
+        f'<td class="verdict">{escape(verdict)}</td>'
+        f'<td class="runtime">{escape(entry["runtime"])}</td></tr>'
+    )
+
+
+def render(entries: list[dict[str, str]], title: str) -> str:
+    """The whole page: a heading, the date, and the table of ``entries``."""
+    rows = "\n".join(row(e) for e in entries)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{escape(title)}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<h1>{escape(title)}</h1>
+<p>{dt.datetime.now():%Y-%m-%d %H:%M}, {len(entries)} notebooks. Each row: the notebook's key figure,
+the paper's claim, what this run measured, whether the claim holds at this scale, and the runtime.</p>
+<table>
+<thead><tr><th>notebook</th><th>key figure</th><th>claim</th><th>we measured</th><th>holds?</th>
+<th>runtime</th></tr></thead>
+<tbody>
+{rows}
+</tbody>
+</table>
+</body>
+</html>
+"""
