@@ -38,6 +38,7 @@ from helpers.masks import (
     set_mask_temperature,
     sparsity_report,
 )
+from helpers.params import check_float
 from helpers.prune import Snapshot, rewind
 from helpers.regularize import SoftMaskL1
 from helpers.train import evaluate, fit, resolve_device
@@ -65,14 +66,13 @@ def enable_soft_masks(model: nn.Module, init: float = 0.0) -> list[nn.Parameter]
     """
     if isinstance(init, bool) or not isinstance(init, (int, float)) or not math.isfinite(init):
         raise ValueError(f"init (s0) must be a finite number, got {init!r}")
-    logits = []
-    for full, layer, name in prunable_weights(model):
+    weights = list(prunable_weights(model))
+    for full, layer, name in weights:  # check every weight before enabling any
         if layer.has_soft_mask(name):
             raise ValueError(
                 f"'{full}' already has a soft mask; extract_ticket(model) ends a search"
             )
-        logits.append(layer.enable_soft_mask(name, init=float(init)))
-    return logits
+    return [layer.enable_soft_mask(name, init=float(init)) for _, layer, name in weights]
 
 
 @torch.no_grad()
@@ -91,12 +91,12 @@ def exponential_temperature(step: int, steps: int, final_temp: float) -> float:
     Starts at 1 and ends at ``final_temp`` (200 in the paper's code): the mask logits move freely
     while beta is small, and sigmoid(beta s) hardens into a 0/1 mask as beta grows.
     """
-    if not isinstance(steps, int) or steps < 2:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ValueError(
             f"steps must be an integer >= 2 (a round needs a start and an end), got {steps!r}"
         )
-    if not final_temp >= 1:
-        raise ValueError(f"final_temp must be >= 1 (beta grows from 1), got {final_temp!r}")
+    check_float("final_temp", final_temp, 1.0, finite=True)  # beta grows from 1
+    check_float("step", step)
     if not 0 <= step < steps:
         raise ValueError(f"step must lie in [0, {steps - 1}], got {step!r}")
     return float(final_temp) ** (step / (steps - 1))  # beta_t = beta_T^(t/(T-1))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import numbers
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from helpers.params import (
+    ParameterTypeError,
+    check_bool,
+    check_float,
+    check_int,
+    check_tensor,
+    check_type,
+)
 from helpers.results import atomic_write_bytes
 
 __all__ = [
@@ -60,8 +69,19 @@ class Split:
     y_test: torch.Tensor
     num_classes: int
 
+    def __post_init__(self) -> None:
+        for part in ("train", "test"):
+            x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
+            _check_pair(f"x_{part}", x, f"y_{part}", y)
+        self.num_classes = check_int("num_classes", self.num_classes, 1)
+
     def to(self, device: torch.device | str) -> Split:
-        """The same split with every tensor on ``device``."""
+        """The same split with every tensor on ``device`` (checked as ``train.resolve_device`` does)."""
+        from helpers.train import (
+            resolve_device,
+        )  # here, not at the top: train is the heavier module
+
+        device = resolve_device(device)
         return Split(
             self.x_train.to(device),
             self.y_train.to(device),
@@ -99,10 +119,15 @@ class TensorLoader:
         generator: torch.Generator | None = None,
         drop_last: bool = False,
     ) -> None:
-        if len(x) != len(y):
-            raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_pair("x", x, "y", y)
+        if x.device != y.device:
+            raise ValueError(
+                f"x and y must be on one device, got x on {x.device} and y on {y.device}"
+            )
+        batch_size = check_int("batch_size", batch_size, 1)
+        check_bool("shuffle", shuffle)
+        check_bool("drop_last", drop_last)
+        _check_generator(generator)
         self.x, self.y, self.batch_size = x, y, batch_size
         self.shuffle, self.generator, self.drop_last = shuffle, generator, drop_last
 
@@ -119,6 +144,28 @@ class TensorLoader:
         for i in range(len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             yield self.x[idx], self.y[idx]
+
+
+def _check_pair(x_name: str, x: torch.Tensor, y_name: str, y: torch.Tensor) -> None:
+    """Inputs and labels: two tensors with at least one dimension and the same number of rows."""
+    check_tensor(x_name, x, min_dim=1)
+    check_tensor(y_name, y, min_dim=1)
+    if len(x) != len(y):
+        raise ValueError(f"{x_name} has {len(x)} rows but {y_name} has {len(y)}; they must match")
+
+
+def _check_generator(generator: torch.Generator | None) -> None:
+    if generator is not None:
+        check_type("generator", generator, torch.Generator, "a torch.Generator or None")
+
+
+def _check_open_fraction(name: str, value: float) -> float:
+    """A number strictly between 0 and 1 (a share of the data that must leave both parts non-empty)."""
+    number = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if not number or not 0.0 < value < 1.0:
+        error = ValueError if number else ParameterTypeError
+        raise error(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+    return float(value)
 
 
 def _load_or_make(
@@ -142,9 +189,8 @@ def mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 42) -> Split:
 
     ``seed`` is the *dataset's* seed (42 is the benchmark's); ``n_train + n_test`` samples are made.
     """
-    for name, value in (("n_train", n_train), ("n_test", n_test)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    n_train, n_test = check_int("n_train", n_train, 1), check_int("n_test", n_test, 1)
+    seed = check_int("seed", seed, 0, 2**32 - 1)  # NumPy's seed range
 
     def make() -> dict[str, np.ndarray]:
         from mnist1d.data import get_dataset_args, make_dataset
@@ -171,8 +217,9 @@ def digits(test_fraction: float = 0.25, seed: int = 0, image: bool = False) -> S
 
     ``image=True`` returns shape (N, 1, 8, 8) for 2-D CNNs; otherwise (N, 64).
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+    _check_open_fraction("test_fraction", test_fraction)
+    seed = check_int("seed", seed, 0, 2**32 - 1)
+    check_bool("image", image)
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -202,6 +249,7 @@ class CharCorpus:
     val: torch.Tensor
 
     def encode(self, s: str) -> torch.Tensor:
+        check_type("s", s, str, "a string")
         index = {c: i for i, c in enumerate(self.vocab)}
         unknown = sorted(set(s) - set(index))
         if unknown:
@@ -218,6 +266,9 @@ class CharCorpus:
         data = {"train": self.train, "val": self.val}.get(split)
         if data is None:
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        batch_size = check_int("batch_size", batch_size, 1)
+        block_size = check_int("block_size", block_size, 1)
+        _check_generator(generator)
         if block_size >= len(data):
             raise ValueError(
                 f"block_size {block_size} must be shorter than the {split} text ({len(data)})"
@@ -233,8 +284,9 @@ def pydoc_corpus(val_fraction: float = 0.1, max_chars: int | None = None) -> Cha
 
     The last ``val_fraction`` of the text is the validation set. ``max_chars`` truncates the text.
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction!r}")
+    _check_open_fraction("val_fraction", val_fraction)
+    if max_chars is not None:
+        max_chars = check_int("max_chars", max_chars, 2)
     from pydoc_data.topics import topics
 
     text = "\n\n".join(topics[k] for k in sorted(topics))
@@ -244,6 +296,11 @@ def pydoc_corpus(val_fraction: float = 0.1, max_chars: int | None = None) -> Cha
     index = {c: i for i, c in enumerate(vocab)}
     ids = torch.tensor([index[c] for c in text], dtype=torch.long)
     cut = int(len(ids) * (1.0 - val_fraction))
+    if cut == 0 or cut == len(ids):
+        raise ValueError(
+            f"max_chars={max_chars} and val_fraction={val_fraction} leave an empty train or "
+            "validation text; allow more characters"
+        )
     return CharCorpus(text=text, vocab=vocab, train=ids[:cut], val=ids[cut:])
 
 
@@ -253,6 +310,8 @@ TASKS: dict[str, Callable[..., Split]] = {}
 
 def register_task(name: str) -> Callable[[Callable[..., Split]], Callable[..., Split]]:
     """Decorator: make a synthetic task available as ``make_task(name, **kwargs)``."""
+
+    check_type("name", name, str, "a string")
 
     def add(fn: Callable[..., Split]) -> Callable[..., Split]:
         if name in TASKS:
@@ -265,7 +324,7 @@ def register_task(name: str) -> Callable[[Callable[..., Split]], Callable[..., S
 
 def make_task(name: str, **kwargs) -> Split:  # noqa: ANN003
     """Build the synthetic task ``name`` (see ``TASKS`` for the names)."""
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:
         raise ValueError(f"unknown task {name!r}; registered: {sorted(TASKS)}")
     return TASKS[name](**kwargs)
 
@@ -273,6 +332,9 @@ def make_task(name: str, **kwargs) -> Split:  # noqa: ANN003
 @register_task("xor")
 def xor_task(n_train: int = 400, n_test: int = 400, noise: float = 0.1, seed: int = 0) -> Split:
     """Two-dimensional XOR: the label is 1 where the signs of x1 and x2 differ."""
+    n_train, n_test = check_int("n_train", n_train, 1), check_int("n_test", n_test, 1)
+    check_float("noise", noise, 0.0, finite=True)
+    check_int("seed", seed)
     g = torch.Generator().manual_seed(seed)
 
     def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -286,8 +348,9 @@ def xor_task(n_train: int = 400, n_test: int = 400, noise: float = 0.1, seed: in
 @register_task("parity")
 def parity_task(n_bits: int = 4, n_train: int = 1000, n_test: int = 500, seed: int = 0) -> Split:
     """Sequences of ``n_bits`` random bits shaped (N, n_bits, 1); the label is their parity."""
-    if n_bits < 1:
-        raise ValueError(f"n_bits must be at least 1, got {n_bits}")
+    check_int("n_bits", n_bits, 1)
+    n_train, n_test = check_int("n_train", n_train, 1), check_int("n_test", n_test, 1)
+    check_int("seed", seed)
     g = torch.Generator().manual_seed(seed)
 
     def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:

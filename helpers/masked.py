@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.params import ParameterTypeError, check_float
+
 __all__ = [
     "MaskedMixin",
     "MaskedLinear",
@@ -70,8 +72,8 @@ class MaskedMixin:
         return getattr(self, f"{name}_logits", None) is not None
 
     def soft_gate(self, name: str) -> torch.Tensor:
-        """sigmoid(beta * s) / sigmoid(s0): the learned soft factor of ``name`` (1 where none)."""
-        logits = getattr(self, f"{name}_logits")
+        """sigmoid(beta * s) / sigmoid(s0): the learned soft factor of ``name``."""
+        logits = self._soft_logits(name)
         return torch.sigmoid(self.mask_temperature * logits) / torch.sigmoid(self.mask_soft_init)
 
     def effective(self, name: str) -> torch.Tensor:
@@ -89,19 +91,37 @@ class MaskedMixin:
 
         Raises ValueError for a wrong shape or entries other than 0 and 1 (nothing is changed then).
         """
+        checked = self.checked_mask(name, mask)
+        getattr(self, f"{name}_mask").copy_(checked)
+        self.apply_mask_()
+
+    def checked_mask(self, name: str, mask: torch.Tensor) -> torch.Tensor:
+        """``mask`` as a valid hard mask for ``name`` (the buffer's dtype and device), or an error.
+
+        Allowed: a tensor (or nested list) of the weight's shape holding only 0 and 1, as bool,
+        integer or floating point. Checks only; ``set_mask`` and ``masks.set_masks`` call it before
+        they write anything, so a bad mask changes nothing.
+        """
         self._check_name(name)
         current = getattr(self, f"{name}_mask")
-        mask = torch.as_tensor(mask)
+        allowed = f"a tensor of 0 and 1 (or False and True) of shape {tuple(current.shape)}"
+        try:
+            mask = torch.as_tensor(mask)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ParameterTypeError(
+                f"mask for '{name}' must be {allowed}, got {type(mask).__name__}"
+            ) from err
+        if mask.is_complex():
+            raise ParameterTypeError(f"mask for '{name}' must be {allowed}, got dtype {mask.dtype}")
         if mask.shape != current.shape:
             raise ValueError(
                 f"mask for '{name}' has shape {tuple(mask.shape)}; the weight has shape "
                 f"{tuple(current.shape)}"
             )
-        as_float = mask.to(device=current.device, dtype=current.dtype)
-        if not bool(((as_float == 0) | (as_float == 1)).all()):
+        # Check the values as given: converting first would round a tiny 1e-98 to an exact 0.
+        if not bool(((mask == 0) | (mask == 1)).all()):
             raise ValueError(f"mask for '{name}' must contain only 0 and 1 (or False and True)")
-        current.copy_(as_float)
-        self.apply_mask_()
+        return mask.to(device=current.device, dtype=current.dtype)
 
     @torch.no_grad()
     def apply_mask_(self) -> None:
@@ -115,9 +135,10 @@ class MaskedMixin:
         The logits go into their own parameter group without weight decay (``masks.param_groups``).
         """
         self._check_name(name)
-        self.mask_soft_init.fill_(float(init))
+        init = check_float("init", init, finite=True)
+        self.mask_soft_init.fill_(init)
         weight = getattr(self, name)
-        logits = nn.Parameter(torch.full_like(weight, float(init)))
+        logits = nn.Parameter(torch.full_like(weight, init))
         self.register_parameter(f"{name}_logits", logits)
         return logits
 
@@ -127,13 +148,20 @@ class MaskedMixin:
 
         A zero is counted where ``s <= 0``, never where ``sigmoid(beta * s)`` underflows to 0.
         """
-        logits = getattr(self, f"{name}_logits")
+        logits = self._soft_logits(name)
         self.get_mask(name).mul_((logits > 0).to(logits.dtype))
         delattr(self, f"{name}_logits")
         self.apply_mask_()
 
+    def _soft_logits(self, name: str) -> nn.Parameter:
+        """The mask logits of ``name``, or ValueError if it has none (``enable_soft_mask`` first)."""
+        self._check_name(name)
+        if not self.has_soft_mask(name):
+            raise ValueError(f"'{name}' has no soft mask; call enable_soft_mask('{name}') first")
+        return getattr(self, f"{name}_logits")
+
     def _check_name(self, name: str) -> None:
-        if name not in self.mask_names:
+        if not isinstance(name, str) or name not in self.mask_names:
             raise ValueError(
                 f"'{name}' is not a masked parameter of {type(self).__name__}; "
                 f"allowed: {', '.join(self.mask_names)}"

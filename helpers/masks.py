@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from helpers.masked import MASKED_FOR_DENSE, MaskedMixin
+from helpers.params import ParameterTypeError, check_float, check_module, check_type
 
 __all__ = [
     "to_masked",
@@ -78,12 +79,24 @@ def to_masked(model: nn.Module, skip: Iterable[str] = ()) -> nn.Module:
     original did. ``skip`` names submodules (as in ``model.named_modules()``) to leave dense, for
     example an output layer. Returns ``model`` (or the new layer, if ``model`` itself is a layer).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
+    if isinstance(skip, str) or not isinstance(skip, Iterable):
+        raise ParameterTypeError(
+            f"parameter skip must be a list of module names, got {type(skip).__name__} {skip!r}"
+        )
     skip = set(skip)
-    unknown = skip - {name for name, _ in model.named_modules()}
+    modules = dict(model.named_modules())
+    unknown = skip - set(modules)
     if unknown:
         raise ValueError(f"skip names modules that are not in the model: {sorted(unknown)}")
+    if not any(
+        isinstance(layer, MaskedMixin) or type(layer) in MASKED_FOR_DENSE and name not in skip
+        for name, layer in modules.items()
+    ):
+        raise ValueError(
+            f"model ({type(model).__name__}) has no layer to mask; allowed layers: "
+            f"{', '.join(cls.__name__ for cls in MASKED_FOR_DENSE)} (minus those in skip)"
+        )
 
     def masked_twin(name: str, layer: nn.Module) -> nn.Module | None:
         if type(layer) in MASKED_FOR_DENSE and name not in skip:
@@ -114,6 +127,7 @@ def _replace_layers(
 # --- iteration --------------------------------------------------------------------------------
 def masked_layers(model: nn.Module) -> Iterator[tuple[str, MaskedMixin]]:
     """Yield ``(module_name, layer)`` for every masked layer of ``model``."""
+    check_module("model", model)
     for name, module in model.named_modules():
         if isinstance(module, MaskedMixin):
             yield name, module
@@ -133,7 +147,8 @@ def prunable_weights(model: nn.Module) -> Iterator[tuple[str, MaskedMixin, str]]
             yield full, layer, param_name
     if not found:
         raise ValueError(
-            "the model has no masked layers; convert it first with helpers.masks.to_masked(model)"
+            f"model ({type(model).__name__}) has no masked layers; convert it first with "
+            "helpers.masks.to_masked(model)"
         )
 
 
@@ -143,26 +158,27 @@ def get_masks(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def set_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
-    """Install masks from ``get_masks``-style dict; names must match the model's masked weights.
+    """Install masks from a ``get_masks``-style dict: one mask for every masked weight of the model.
 
-    All masks are checked before any is written, so a bad dict leaves the model unchanged.
+    All masks are checked (names, shapes, 0/1 entries) before any is written, so a bad dict leaves
+    the model unchanged.
     """
     weights = {full: (layer, p) for full, layer, p in prunable_weights(model)}
-    unknown = set(masks) - set(weights)
-    if unknown:
+    check_type("masks", masks, dict, "a dict of masks keyed by weight name (as from get_masks)")
+    unknown, missing = set(masks) - set(weights), set(weights) - set(masks)
+    if unknown or missing:
         raise ValueError(
-            f"masks name weights the model does not have: {sorted(unknown)}; "
-            f"allowed: {sorted(weights)}"
+            f"masks must name exactly the model's masked weights {sorted(weights)}; "
+            f"unknown: {sorted(unknown, key=str)}, missing: {sorted(missing)}"
         )
+    checked = {}
     for full, mask in masks.items():
         layer, p = weights[full]
-        expected = layer.get_mask(p).shape
-        if torch.as_tensor(mask).shape != expected:
-            raise ValueError(
-                f"mask '{full}' has shape {tuple(torch.as_tensor(mask).shape)}, "
-                f"expected {tuple(expected)}"
-            )
-    for full, mask in masks.items():
+        try:
+            checked[full] = layer.checked_mask(p, mask)
+        except ValueError as err:  # name the weight by its full name in the model
+            raise type(err)(f"masks['{full}']: {err}") from err
+    for full, mask in checked.items():
         layer, p = weights[full]
         layer.set_mask(p, mask)
 
@@ -170,6 +186,7 @@ def set_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
 @torch.no_grad()
 def apply_masks_(model: nn.Module) -> None:
     """Zero every stored weight whose mask entry is 0 (in place)."""
+    next(prunable_weights(model))  # raises unless model is a Module with masked layers
     for _, layer in masked_layers(model):
         layer.apply_mask_()
 
@@ -185,6 +202,7 @@ def keep_masks_after_steps(optimizer: torch.optim.Optimizer, model: nn.Module): 
     Masks changed in place (``set_mask``, pruning) are seen; after ``model.to(...)``, which makes new
     mask tensors, register the hook again (``fit`` registers it after moving the model).
     """
+    check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
     pairs = [(getattr(layer, p), layer.get_mask(p)) for _, layer, p in prunable_weights(model)]
     weights = [w for w, _ in pairs]
     gates = [m for _, m in pairs]
@@ -202,6 +220,8 @@ def param_groups(model: nn.Module, weight_decay: float = 0.0) -> list[dict]:
     Weight decay on soft-mask logits would pull them towards 0, i.e. towards "undecided", and
     fight the sparsity penalty; CS keeps them out of decay.
     """
+    check_module("model", model)
+    weight_decay = check_float("weight_decay", weight_decay, 0.0, finite=True)
     logits, others = [], []
     for name, param in model.named_parameters():
         (logits if name.endswith("_logits") else others).append(param)
@@ -213,10 +233,10 @@ def param_groups(model: nn.Module, weight_decay: float = 0.0) -> list[dict]:
 
 def set_mask_temperature(model: nn.Module, beta: float) -> None:
     """Set the soft-mask temperature beta of every masked layer (CS anneals it upward)."""
-    if not beta > 0:
-        raise ValueError(f"beta must be a positive number, got {beta!r}")
+    beta = check_float("beta", beta, 0.0, low_open=True, finite=True)
+    next(prunable_weights(model))  # raises unless model is a Module with masked layers
     for _, layer in masked_layers(model):
-        layer.mask_temperature.fill_(float(beta))
+        layer.mask_temperature.fill_(beta)
 
 
 # --- reporting --------------------------------------------------------------------------------
@@ -284,6 +304,7 @@ def fold(model: nn.Module) -> nn.Module:
     outputs with ordinary ``nn.Linear``/``nn.Conv*``/``nn.RNN``/``nn.GRU``/``nn.LSTM`` modules:
     it loads anywhere without this package.
     """
+    next(prunable_weights(model))  # raises unless model is a Module with masked layers
     dense_for_masked = {masked: dense for dense, masked in MASKED_FOR_DENSE.items()}
     folded = copy.deepcopy(model)
 
@@ -307,8 +328,8 @@ def to_sparse_csr(layer: MaskedMixin, name: str = "weight") -> torch.Tensor:
 
     A mask alone saves no time; a sparse format skips the zeros (notebook 31 measures when it pays).
     """
-    if not isinstance(layer, MaskedMixin):
-        raise TypeError(f"layer must be a masked layer, got {type(layer).__name__}")
+    check_type("layer", layer, MaskedMixin, "a masked layer (helpers.masked)")
+    layer._check_name(name)
     weight = layer.effective(name).detach()
     if weight.dim() != 2:
         raise ValueError(f"'{name}' has {weight.dim()} dimensions; CSR export needs a 2-D matrix")

@@ -19,7 +19,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers.masked import MaskedMixin
-from helpers.masks import masked_layers, sparsity_report
+from helpers.masks import masked_layers, prunable_weights, sparsity_report
+from helpers.params import ParameterTypeError, check_float, check_int, check_module, check_tensor
 
 __all__ = [
     "accuracy",
@@ -32,11 +33,27 @@ __all__ = [
 
 
 def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """Fraction of rows of ``outputs`` (logits) whose arg-max equals ``targets``."""
+    """Fraction of rows of ``outputs`` (logits) whose arg-max equals ``targets``.
+
+    ``outputs`` has shape (N, classes) (or (..., classes)); ``targets`` holds integer class ids of
+    shape (N,) (or ``outputs.shape[:-1]``).
+    """
+    check_tensor("outputs", outputs, min_dim=2)
+    check_tensor("targets", targets)
     if outputs.shape[0] != targets.shape[0]:
         raise ValueError(f"outputs have {outputs.shape[0]} rows but targets {targets.shape[0]}")
     if outputs.shape[0] == 0:
         raise ValueError("accuracy of an empty batch is undefined")
+    if targets.shape != outputs.shape[:-1] or outputs.shape[-1] == 0:
+        raise ValueError(
+            f"targets must have shape outputs.shape[:-1] = {tuple(outputs.shape[:-1])} (one class "
+            f"id per row of at least one logit), got targets {tuple(targets.shape)} and outputs "
+            f"{tuple(outputs.shape)}"
+        )
+    if targets.is_floating_point() or targets.is_complex():
+        raise ParameterTypeError(
+            f"targets must hold integer class ids (e.g. torch.long), got dtype {targets.dtype}"
+        )
     return (outputs.argmax(dim=-1) == targets).float().mean().item()
 
 
@@ -45,6 +62,7 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 
     Returns ``{'total': ..., 'nonzero': ...}``; ``total / nonzero`` is the compression ratio.
     """
+    check_module("model", model)
     total = nonzero = 0
     masked_names = set()
     for layer_name, layer in masked_layers(model):
@@ -79,6 +97,8 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
     non-zero count scales that layer's FLOPs by its weight density: the theoretical ideal a perfect
     sparse kernel would reach.
     """
+    check_module("model", model)
+    check_tensor("example", example)
     was_training = model.training
     model.eval()
     layer_flops: dict[str, float] = {}
@@ -125,8 +145,10 @@ def measure_latency(
     model: nn.Module, example: torch.Tensor, repeats: int = 20, warmup: int = 3
 ) -> float:
     """Median wall-clock seconds of one forward pass on ``example`` (after ``warmup`` passes)."""
-    if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    check_module("model", model)
+    check_tensor("example", example)
+    check_int("repeats", repeats, 1)
+    check_int("warmup", warmup, 0)
     was_training = model.training
     model.eval()
     sync = torch.cuda.synchronize if example.device.type == "cuda" else (lambda: None)
@@ -195,6 +217,12 @@ def summarize(
     Pass ``dense_latency_s`` (``measure_latency`` of the dense model on the same input) to get the
     measured speed ratio beside the theoretical one.
     """
+    next(prunable_weights(model))  # raises unless model is a Module with masked layers
+    check_tensor("example", example)
+    if accuracy is not None:
+        check_float("accuracy", accuracy, 0.0, 1.0)
+    if dense_latency_s is not None:
+        check_float("dense_latency_s", dense_latency_s, 0.0, low_open=True, finite=True)
     params = count_parameters(model)
     flops = count_flops(model, example)
     latency = measure_latency(model, example)

@@ -13,12 +13,15 @@ import torch
 from torch import nn
 
 from helpers.masks import to_masked
+from helpers.params import ParameterTypeError, check_bool, check_choice, check_int, check_module
 
 __all__ = ["MLP", "CNN1d", "CNN2d", "RNNClassifier", "TinyGPT", "build"]
 
 
 def build(model: nn.Module, masked: bool) -> nn.Module:
     """Return ``model`` converted to masked layers if ``masked`` (weights unchanged)."""
+    check_module("model", model)
+    check_bool("masked", masked)
     return to_masked(model) if masked else model
 
 
@@ -27,8 +30,17 @@ class MLP(nn.Module):
 
     def __init__(self, sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> None:
         super().__init__()
-        if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
-            raise ValueError(f"sizes must list at least two positive integers, got {list(sizes)!r}")
+        if (
+            isinstance(sizes, (str, bytes))
+            or not isinstance(sizes, Sequence)
+            or len(sizes) < 2
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes)
+        ):
+            raise ValueError(f"sizes must list at least two positive integers, got {sizes!r}")
+        if not callable(activation):
+            raise ParameterTypeError(
+                f"activation must be a module class such as nn.ReLU, got {activation!r}"
+            )
         layers: list[nn.Module] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(n_in, n_out))
@@ -45,6 +57,10 @@ class CNN1d(nn.Module):
 
     def __init__(self, length: int = 40, channels: int = 32, num_classes: int = 10) -> None:
         super().__init__()
+        # The first kernel spans 5 samples with padding 1, so it needs at least 3 input samples.
+        check_int("length", length, 3)
+        check_int("channels", channels, 1)
+        check_int("num_classes", num_classes, 1)
         self.features = nn.Sequential(
             nn.Conv1d(1, channels, 5, stride=2, padding=1),  # (N, C, L/2)
             nn.ReLU(),
@@ -68,6 +84,8 @@ class CNN2d(nn.Module):
 
     def __init__(self, channels: int = 16, num_classes: int = 10) -> None:
         super().__init__()
+        check_int("channels", channels, 1)
+        check_int("num_classes", num_classes, 1)
         self.features = nn.Sequential(
             nn.Conv2d(1, channels, 3, padding=1),  # (N, C, 8, 8)
             nn.BatchNorm2d(channels),
@@ -98,8 +116,13 @@ class RNNClassifier(nn.Module):
         self, input_size: int, hidden_size: int, num_classes: int, cell: str = "lstm"
     ) -> None:
         super().__init__()
-        if cell not in self.CELLS:
-            raise ValueError(f"cell must be one of {self.CELLS}, got {cell!r}")
+        check_choice("cell", cell, self.CELLS)
+        for name, value in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("num_classes", num_classes),
+        ):
+            check_int(name, value, 1)
         if cell.startswith("rnn"):
             self.rnn = nn.RNN(input_size, hidden_size, batch_first=True, nonlinearity=cell[4:])
         else:
@@ -164,6 +187,14 @@ class TinyGPT(nn.Module):
         block_size: int = 64,
     ) -> None:
         super().__init__()
+        for name, value, low in (
+            ("vocab_size", vocab_size, 1),
+            ("d_model", d_model, 1),
+            ("n_layers", n_layers, 0),
+            ("n_heads", n_heads, 1),
+            ("block_size", block_size, 1),
+        ):
+            check_int(name, value, low)
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.block_size = block_size
@@ -182,6 +213,10 @@ class TinyGPT(nn.Module):
             nn.init.zeros_(module.bias)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        if idx.dim() != 2 or idx.is_floating_point() or idx.is_complex():
+            raise ValueError(
+                f"idx must be a 2-D tensor of token ids (N, T), got {idx.dtype} of shape {tuple(idx.shape)}"
+            )
         n, t = idx.shape  # (N, T) token ids
         if t > self.block_size:
             raise ValueError(f"sequence length {t} exceeds block_size {self.block_size}")

@@ -1,48 +1,101 @@
-"""Checking papermill parameters: a bad value fails at once, naming the parameter and what is allowed.
+"""Checking parameters: a bad value fails at once, naming the parameter and what is allowed.
 
-Introduced in notebook 00. Each notebook's second cell calls these on its parameters, so that
-``papermill -p sparsity 1.5`` stops with a clear ``ValueError`` before any training starts.
+Introduced in notebook 00. Each notebook's second cell calls these on its papermill parameters, so
+that ``papermill -p sparsity 1.5`` stops with a clear ``ValueError`` before any training starts. The
+helpers use the same checks on their own arguments, *before* they change anything, so a bad call
+never leaves a model half-modified and never ends in a traceback from deep inside torch.
+
+Every failure is a ``ValueError``. A value of the wrong *type* raises ``ParameterTypeError``, which
+is both a ``TypeError`` (what Python raises for a wrong type) and a ``ValueError`` (so one
+``except ValueError`` catches every bad parameter).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["check_int", "check_float", "check_choice", "check_fractions", "check_bool"]
+import torch
+from torch import nn
+
+__all__ = [
+    "ParameterTypeError",
+    "check_int",
+    "check_float",
+    "check_choice",
+    "check_fractions",
+    "check_bool",
+    "check_type",
+    "check_module",
+    "check_tensor",
+]
+
+
+class ParameterTypeError(TypeError, ValueError):
+    """A parameter of the wrong type: a TypeError that ``except ValueError`` also catches."""
+
+
+def _scalar(value: Any) -> Any:
+    """A one-element tensor as its Python number (``torch.tensor(0.5)`` → 0.5); others unchanged."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        return value.item()
+    return value
 
 
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int within [low, high]; otherwise ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"parameter {name} must be an integer, got {value!r}")
-    _check_bounds(name, value, low, high)
-    return value
+    value = _scalar(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ParameterTypeError(
+            f"parameter {name} must be an integer{_range(low, high)}, got {value!r}"
+        )
+    _check_bounds(name, int(value), low, high, kind="an integer")
+    return int(value)
 
 
 def check_float(
-    name: str, value: Any, low: float | None = None, high: float | None = None
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    finite: bool = False,
 ) -> float:
-    """``value`` as a float within [low, high] (ints accepted); otherwise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"parameter {name} must be a number, got {value!r}")
-    if value != value:  # NaN
-        raise ValueError(f"parameter {name} must be a number, got NaN")
-    _check_bounds(name, value, low, high)
+    """``value`` as a float within [low, high] (ints accepted); otherwise ValueError.
+
+    ``low_open=True`` excludes ``low`` itself (a learning rate must be > 0); ``finite=True``
+    rejects ±inf. NaN is always rejected: it compares false with every bound.
+    """
+    value = _scalar(value)
+    allowed = _range(low, high, low_open)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterTypeError(f"parameter {name} must be a number{allowed}, got {value!r}")
+    if math.isnan(value):
+        raise ValueError(f"parameter {name} must be a number{allowed}, got NaN")
+    if finite and math.isinf(value):
+        raise ValueError(f"parameter {name} must be a finite number{allowed}, got {value!r}")
+    _check_bounds(name, value, low, high, low_open)
     return float(value)
 
 
 def check_bool(name: str, value: Any) -> bool:
     """``value`` if it is True or False; otherwise ValueError."""
     if not isinstance(value, bool):
-        raise ValueError(f"parameter {name} must be True or False, got {value!r}")
+        raise ParameterTypeError(f"parameter {name} must be True or False, got {value!r}")
     return value
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     """``value`` if it is one of ``choices``; otherwise ValueError listing them."""
     choices = list(choices)
-    if value not in choices:
+    try:
+        known = value in choices
+    except (TypeError, RuntimeError):  # e.g. a tensor, whose == is element-wise
+        known = False
+    if not known:
         raise ValueError(f"parameter {name} must be one of {choices}, got {value!r}")
     return value
 
@@ -59,8 +112,54 @@ def check_fractions(name: str, values: Any, increasing: bool = False) -> list[fl
     return out
 
 
-def _check_bounds(name: str, value: float, low: float | None, high: float | None) -> None:
-    if low is not None and value < low or high is not None and value > high:
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
-        raise ValueError(f"parameter {name} must lie in [{lo}, {hi}], got {value!r}")
+def check_type(name: str, value: Any, types: type | tuple[type, ...], what: str) -> Any:
+    """``value`` if it is an instance of ``types``; otherwise ParameterTypeError saying ``what``."""
+    if not isinstance(value, types):
+        raise ParameterTypeError(f"parameter {name} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def check_module(name: str, value: Any) -> nn.Module:
+    """``value`` if it is a ``torch.nn.Module``; otherwise ParameterTypeError."""
+    return check_type(name, value, nn.Module, "a torch.nn.Module")
+
+
+def check_tensor(
+    name: str, value: Any, dim: int | None = None, min_dim: int | None = None
+) -> torch.Tensor:
+    """``value`` if it is a tensor (with ``dim`` dimensions, or at least ``min_dim``)."""
+    check_type(name, value, torch.Tensor, "a torch.Tensor")
+    if dim is not None and value.dim() != dim:
+        raise ValueError(
+            f"parameter {name} must have {dim} dimension(s), got shape {tuple(value.shape)}"
+        )
+    if min_dim is not None and value.dim() < min_dim:
+        raise ValueError(
+            f"parameter {name} must have at least {min_dim} dimension(s), "
+            f"got shape {tuple(value.shape)}"
+        )
+    return value
+
+
+def _range(low: float | None, high: float | None, low_open: bool = False) -> str:
+    """' in [low, high]' for messages ('' when unbounded); '(' marks an excluded low end."""
+    if low is None and high is None:
+        return ""
+    lo = "-inf" if low is None else low
+    hi = "inf" if high is None else high
+    return f" in {'(' if low_open else '['}{lo}, {hi}]"
+
+
+def _check_bounds(
+    name: str,
+    value: float,
+    low: float | None,
+    high: float | None,
+    low_open: bool = False,
+    kind: str = "a number",
+) -> None:
+    below = low is not None and (value <= low if low_open else value < low)
+    if below or high is not None and value > high:
+        raise ValueError(
+            f"parameter {name} must be {kind}{_range(low, high, low_open)}, got {value!r}"
+        )

@@ -25,6 +25,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from helpers.masks import get_masks, prunable_weights, sparsity_report
+from helpers.params import (
+    ParameterTypeError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_module,
+    check_type,
+)
 from helpers.train import progress_enabled
 
 __all__ = [
@@ -47,17 +56,21 @@ Scope = Literal["layer", "global"]
 
 
 def check_sparsity(sparsity: float, name: str = "sparsity") -> float:
-    """Return ``sparsity`` as a float, or raise ValueError unless it lies in [0, 1]."""
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)):
-        raise TypeError(f"{name} must be a number in [0, 1], got {type(sparsity).__name__}")
-    if not 0.0 <= float(sparsity) <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1] (a fraction of weights), got {sparsity!r}")
-    return float(sparsity)
+    """Return ``sparsity`` (a fraction of weights) as a float; ValueError unless it lies in [0, 1].
+
+    A value of the wrong type (a string, None, a tensor of several values) raises
+    ``params.ParameterTypeError``, which is a TypeError and a ValueError.
+    """
+    return check_float(name, sparsity, 0.0, 1.0)
 
 
 def _check_scope(scope: str) -> None:
-    if scope not in ("layer", "global"):
-        raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+    check_choice("scope", scope, ("layer", "global"))
+
+
+def _check_generator(generator: torch.Generator | None) -> None:
+    if generator is not None:
+        check_type("generator", generator, torch.Generator, "a torch.Generator or None")
 
 
 def _smallest_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -89,11 +102,19 @@ def prune_by_scores(
     sparsity = check_sparsity(sparsity)
     _check_scope(scope)
     weights = list(prunable_weights(model))
-    missing = {full for full, _, _ in weights} - set(scores)
-    if missing:
-        raise ValueError(f"scores are missing for: {sorted(missing)}")
+    check_type("scores", scores, dict, "a dict of score tensors keyed by weight name")
+    names = {full for full, _, _ in weights}
+    missing, unknown = names - set(scores), set(scores) - names
+    if missing or unknown:
+        raise ValueError(
+            f"scores must name exactly the model's masked weights {sorted(names)}; "
+            f"scores are missing for: {sorted(missing)}, unknown: {sorted(unknown, key=str)}"
+        )
     masked_scores = {}
     for full, layer, p in weights:
+        check_type(f"scores['{full}']", scores[full], torch.Tensor, "a torch.Tensor")
+        if scores[full].is_complex():
+            raise ValueError(f"scores for '{full}' must be real numbers, got {scores[full].dtype}")
         score = scores[full].detach().to(layer.get_mask(p).dtype)
         if score.shape != layer.get_mask(p).shape:
             raise ValueError(
@@ -119,6 +140,8 @@ def prune_by_scores(
 
 def magnitude_prune(model: nn.Module, sparsity: float, scope: Scope = "layer") -> None:
     """Han et al. 2015: prune the weights of smallest |w| until ``sparsity`` are pruned (in place)."""
+    check_sparsity(sparsity)
+    _check_scope(scope)
     scores = {full: layer.effective(p).abs() for full, layer, p in prunable_weights(model)}
     prune_by_scores(model, scores, sparsity, scope)
 
@@ -130,6 +153,10 @@ def random_prune(
     generator: torch.Generator | None = None,
 ) -> None:
     """Prune uniformly random weights until ``sparsity`` are pruned: the control every method must beat."""
+    # Check first: drawing the scores advances ``generator``, which a failed call must not do.
+    check_sparsity(sparsity)
+    _check_scope(scope)
+    _check_generator(generator)
     scores = {}
     for full, layer, p in prunable_weights(model):
         shape = layer.get_mask(p).shape
@@ -148,9 +175,10 @@ def pruned_copy(
 
     ``random`` prunes layer-wise, so its per-tensor sparsities equal those of ``magnitude-layer``.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_choice("method", method, METHODS)
     check_sparsity(sparsity)
+    _check_generator(generator)
+    next(prunable_weights(model))  # raises unless model is a Module with masked layers
     pruned = copy.deepcopy(model)
     if method == "random":
         random_prune(pruned, sparsity, scope="layer", generator=generator)
@@ -179,6 +207,15 @@ def snapshot(
     step: int = 0,
 ) -> Snapshot:
     """Deep-copy the state to rewind to later (Frankle et al. 2020 rewind to an early iteration k)."""
+    check_module("model", model)
+    step = check_int("step", step, 0)
+    if optimizer is not None:
+        check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer or None")
+    if scheduler is not None and not hasattr(scheduler, "state_dict"):
+        raise ParameterTypeError(
+            f"parameter scheduler must be an LR scheduler (with state_dict) or None, "
+            f"got {type(scheduler).__name__}"
+        )
     return Snapshot(
         step=step,
         model=copy.deepcopy(model.state_dict()),
@@ -197,24 +234,50 @@ def rewind(
     """Restore weights, biases, norm statistics (and optimizer/scheduler) from ``snap``; keep masks.
 
     The current masks are kept and applied, so the rewound network is the *ticket*: the early
-    weights of the dense run, restricted to the surviving connections.
+    weights of the dense run, restricted to the surviving connections. Everything is checked
+    before anything is restored, so a snapshot that does not fit leaves the model unchanged.
     """
+    _check_rewind(model, snap, optimizer, scheduler)
     state = {k: v for k, v in snap.model.items() if not k.endswith("_mask")}
-    current = model.state_dict()
-    unknown = set(state) - set(current)
-    if unknown:
-        raise ValueError(f"the snapshot has entries the model lacks: {sorted(unknown)[:5]}")
     model.load_state_dict(state, strict=False)
     for _, layer, _ in prunable_weights(model):
         layer.apply_mask_()
     if optimizer is not None:
-        if snap.optimizer is None:
-            raise ValueError("the snapshot holds no optimizer state; take it with optimizer=...")
         optimizer.load_state_dict(copy.deepcopy(snap.optimizer))
     if scheduler is not None:
-        if snap.scheduler is None:
-            raise ValueError("the snapshot holds no scheduler state; take it with scheduler=...")
         scheduler.load_state_dict(copy.deepcopy(snap.scheduler))
+
+
+def _check_rewind(
+    model: nn.Module, snap: Snapshot, optimizer: Any | None, scheduler: Any | None
+) -> None:
+    """Raise unless ``rewind(model, snap, optimizer, scheduler)`` can restore everything."""
+    next(prunable_weights(model))  # raises unless model is a Module with masked layers
+    check_type("snap", snap, Snapshot, "a Snapshot (from helpers.prune.snapshot)")
+    current = model.state_dict()
+    state = {k: v for k, v in snap.model.items() if not k.endswith("_mask")}
+    unknown = set(state) - set(current)
+    if unknown:
+        raise ValueError(f"the snapshot has entries the model lacks: {sorted(unknown)[:5]}")
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.shape != current[key].shape:
+            raise ValueError(
+                f"the snapshot's '{key}' has shape {tuple(value.shape)}, the model's "
+                f"{tuple(current[key].shape)}: snap must come from a model of the same architecture"
+            )
+    if optimizer is not None:
+        check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer or None")
+        if snap.optimizer is None:
+            raise ValueError("the snapshot holds no optimizer state; take it with optimizer=...")
+        groups = [len(g["params"]) for g in optimizer.state_dict()["param_groups"]]
+        saved = [len(g["params"]) for g in snap.optimizer["param_groups"]]
+        if groups != saved:
+            raise ValueError(
+                f"optimizer has parameter groups of sizes {groups} but the snapshot's optimizer "
+                f"had {saved}: pass the optimizer of the same model"
+            )
+    if scheduler is not None and snap.scheduler is None:
+        raise ValueError("the snapshot holds no scheduler state; take it with scheduler=...")
 
 
 def imp_sparsities(rounds: int, rate: float = 0.2) -> list[float]:
@@ -222,9 +285,8 @@ def imp_sparsities(rounds: int, rate: float = 0.2) -> list[float]:
 
     ``imp_sparsities(5, 0.2)`` → [0.2, 0.36, 0.488, 0.5904, 0.67232].
     """
-    if not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
-    check_sparsity(rate, "rate")
+    rounds = check_int("rounds", rounds, 1)
+    rate = check_sparsity(rate, "rate")
     return [1.0 - (1.0 - rate) ** (r + 1) for r in range(rounds)]
 
 
@@ -245,8 +307,17 @@ def iterative_magnitude_pruning(
     optimizer and scheduler, if given) to ``rewind_to``, retrain with ``train(model) -> score``.
     Returns one dict per round: ``round``, ``sparsity``, ``score`` and the round's ``masks``.
     """
-    history = []
+    # Check everything before round 1 prunes anything.
     targets = imp_sparsities(rounds, rate)
+    _check_scope(scope)
+    if not callable(train):
+        raise ParameterTypeError(
+            f"parameter train must be a function train(model) -> score, got {type(train).__name__}"
+        )
+    _check_rewind(model, rewind_to, optimizer, scheduler)
+    if progress is not None:
+        check_bool("progress", progress)
+    history = []
     for r, target in enumerate(
         tqdm(targets, desc="IMP rounds", disable=not progress_enabled(progress)), 1
     ):
@@ -272,6 +343,8 @@ def cubic_sparsity(step: int, final: float, start: int, end: int, initial: float
     """
     check_sparsity(final, "final")
     check_sparsity(initial, "initial")
+    for name, value in (("step", step), ("start", start), ("end", end)):
+        check_float(name, value, finite=True)
     if end <= start:
         raise ValueError(f"end ({end}) must come after start ({start})")
     progress = min(max((step - start) / (end - start), 0.0), 1.0)
@@ -293,10 +366,11 @@ class GradualMagnitudePruning:
         every: int = 100,
         scope: Scope = "layer",
     ) -> None:
+        next(prunable_weights(model))  # raises unless model is a Module with masked layers
         check_sparsity(final, "final")
         _check_scope(scope)
-        if every < 1:
-            raise ValueError(f"every must be a positive number of steps, got {every!r}")
+        check_int("every", every, 1)
+        cubic_sparsity(start, final, start, end)  # checks start < end now, not mid-training
         self.model, self.final, self.start, self.end = model, final, start, end
         self.every, self.scope = every, scope
         self.history: list[tuple[int, float]] = []

@@ -28,6 +28,14 @@ from tqdm.auto import tqdm
 from helpers.masked import MaskedMixin
 from helpers.masks import keep_masks_after_steps
 from helpers.metrics import accuracy
+from helpers.params import (
+    ParameterTypeError,
+    check_bool,
+    check_float,
+    check_int,
+    check_module,
+    check_type,
+)
 
 __all__ = [
     "resolve_device",
@@ -49,7 +57,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if isinstance(device, torch.device):
         device = str(device)
     if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
+        raise ParameterTypeError(
+            f"device must be a string such as 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', "
+            f"or a torch.device, got {device!r}"
+        )
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -80,6 +91,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(
             f"device {device!r} was asked for, but MPS is not available here; use 'auto' or 'cpu'"
         )
+    if parsed.type == "cpu" and parsed.index not in (None, 0):
+        raise ValueError(f"device {device!r} does not exist: the CPU is 'cpu' (or 'cpu:0')")
     if parsed.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device {device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'mps'")
     return parsed
@@ -90,8 +103,9 @@ def seed_everything(seed: int) -> torch.Generator:
 
     Pass the generator to data shuffling and random masks so a run is reproducible bit for bit on CPU.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_int("seed", seed, 0)
+    if seed >= 2**64:  # torch.manual_seed takes at most 64 bits
+        raise ValueError(f"parameter seed must be an integer in [0, 2**64 - 1], got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -106,7 +120,15 @@ def set_threads(n: int | None = None) -> int:
     and 85 s on two, on an idle 2-core machine). Raise it for full-scale runs on a CPU.
     """
     if n is None:
-        n = int(os.environ.get("SPARSITY_THREADS", 1))
+        value = os.environ.get("SPARSITY_THREADS", "1")
+        try:
+            n = int(value)
+        except ValueError:
+            raise ValueError(
+                f"$SPARSITY_THREADS must be a positive integer (a thread count), got {value!r}"
+            ) from None
+    else:
+        n = check_int("n", n, 1)
     torch.set_num_threads(max(1, n))
     return torch.get_num_threads()
 
@@ -114,7 +136,7 @@ def set_threads(n: int | None = None) -> int:
 def progress_enabled(progress: bool | None = None) -> bool:
     """Progress bars are on unless switched off, or $SPARSITY_PROGRESS is '0' (as in CI)."""
     if progress is not None:
-        return progress
+        return check_bool("progress", progress)
     return os.environ.get("SPARSITY_PROGRESS", "1") != "0"
 
 
@@ -177,8 +199,27 @@ def fit(
     optimizer trap (notebook 00). ``amp`` turns on mixed precision (float16 on CUDA, bfloat16 elsewhere); ``compile`` runs the
     forward pass through ``torch.compile`` (worth it on a GPU for long runs, not for the defaults).
     """
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    # Check every argument before the model is moved or trained.
+    check_module("model", model)
+    _check_loader("train_loader", train_loader)
+    epochs = check_int("epochs", epochs, 0)
+    if optimizer is not None:
+        check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer or None")
+    check_float("lr", lr, 0.0, finite=True)  # lr=0 is allowed: it records without learning
+    _check_callable("loss_fn", loss_fn)
+    if val_loader is not None:
+        _check_loader("val_loader", val_loader)
+    _check_loader("callbacks", callbacks, "a list of callback objects")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise ParameterTypeError(
+            f"parameter scheduler must be an LR scheduler (with .step()) or None, "
+            f"got {type(scheduler).__name__}"
+        )
+    for name, flag in (("amp", amp), ("compile", compile), ("keep_masks", keep_masks)):
+        check_bool(name, flag)
+    if max_grad_norm is not None:
+        check_float("max_grad_norm", max_grad_norm, 0.0, low_open=True)
+    progress_enabled(progress)
     device = resolve_device(device)
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
@@ -243,6 +284,8 @@ def predict(
     model: nn.Module, loader: Iterable, device: str | torch.device = "auto"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All outputs and targets of ``loader`` (on the CPU), with the model in eval mode."""
+    check_module("model", model)
+    _check_loader("loader", loader)
     device = resolve_device(device)
     model.to(device)
     was_training = model.training
@@ -252,6 +295,8 @@ def predict(
         outputs.append(model(x.to(device)).float().cpu())
         targets.append(y.cpu())
     model.train(was_training)
+    if not outputs:
+        raise ValueError("parameter loader yielded no batches; it must yield at least one (x, y)")
     return torch.cat(outputs), torch.cat(targets)
 
 
@@ -262,6 +307,21 @@ def evaluate(
     device: str | torch.device = "auto",
 ) -> dict[str, float]:
     """Mean loss and accuracy of ``model`` on ``loader``: ``{'loss': ..., 'acc': ...}``."""
+    _check_callable("loss_fn", loss_fn)
     loss_fn = loss_fn or nn.functional.cross_entropy
     outputs, targets = predict(model, loader, device)
     return {"loss": loss_fn(outputs, targets).item(), "acc": accuracy(outputs, targets)}
+
+
+def _check_loader(name: str, value: Any, what: str = "an iterable of (x, y) batches") -> None:
+    # A tensor iterates over its rows, never over (x, y) pairs: wrap it in data.TensorLoader.
+    if isinstance(value, (str, bytes, torch.Tensor)) or not isinstance(value, Iterable):
+        raise ParameterTypeError(f"parameter {name} must be {what}, got {type(value).__name__}")
+
+
+def _check_callable(name: str, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ParameterTypeError(
+            f"parameter {name} must be a function (outputs, targets) -> loss or None, "
+            f"got {type(value).__name__}"
+        )
