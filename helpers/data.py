@@ -6,6 +6,9 @@ Introduced in notebook 00.
   (never ``get_dataset``, which downloads) and cached under ``data/cache/``;
 - ``digits``: scikit-learn's 8×8 digits (shipped with the package), standardised;
 - ``pydoc_corpus``: the English text of CPython's ``pydoc_data.topics`` as characters;
+- ``cifar10``: real images, an *option* for full-scale runs, never a default: read from the binary
+  release already on disk (``$SPARSITY_CIFAR10`` or ``data/cifar10/cifar-10-batches-bin``), never
+  downloaded; without it, ``cifar10_files`` says what to do;
 - ``make_task``: a registry of synthetic tasks (``register_task`` adds one).
 
 Datasets come back as a ``Split`` of tensors; ``TensorLoader`` serves shuffled mini-batches from
@@ -44,6 +47,9 @@ __all__ = [
     "digits",
     "pydoc_corpus",
     "CharCorpus",
+    "CIFAR10_URL",
+    "cifar10_files",
+    "cifar10",
     "register_task",
     "make_task",
     "TASKS",
@@ -235,6 +241,79 @@ def digits(test_fraction: float = 0.25, seed: int = 0, image: bool = False) -> S
         torch.tensor(y_train, dtype=torch.long),
         torch.tensor(x_test, dtype=torch.float32).reshape(shape),
         torch.tensor(y_test, dtype=torch.long),
+        num_classes=10,
+    )
+
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+_CIFAR10_RECORD = 1 + 3 * 32 * 32  # one label byte, then 1024 red, 1024 green, 1024 blue bytes
+_CIFAR10_TRAIN = [f"data_batch_{i}.bin" for i in range(1, 6)]
+_CIFAR10_TEST = ["test_batch.bin"]
+
+
+def cifar10_files(root: str | Path | None = None) -> tuple[list[Path], list[Path]]:
+    """The (train, test) batch files of CIFAR-10's binary release, or a clear error if absent.
+
+    Nothing is downloaded at run time: the option ``dataset='cifar10'`` needs the files on disk.
+    The binary release is read with NumPy alone (no pickle, so loading runs no code).
+    """
+    folder = Path(
+        root
+        or os.environ.get("SPARSITY_CIFAR10")
+        or REPO_ROOT / "data/cifar10/cifar-10-batches-bin"
+    )
+    missing = [name for name in _CIFAR10_TRAIN + _CIFAR10_TEST if not (folder / name).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"dataset='cifar10' reads CIFAR-10 from disk, and {folder} lacks {', '.join(missing)}. "
+            "This project never downloads at run time. On a machine with internet, fetch the binary "
+            f"release {CIFAR10_URL}, unpack it so that {folder}/data_batch_1.bin exists (or point "
+            "$SPARSITY_CIFAR10 at its cifar-10-batches-bin folder), or keep the default "
+            "dataset='mnist1d'."
+        )
+    return [folder / n for n in _CIFAR10_TRAIN], [folder / n for n in _CIFAR10_TEST]
+
+
+def _read_cifar10(paths: list[Path], limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) as uint8 and labels (N,) from binary batch files, the first ``limit``."""
+    records = np.concatenate([np.fromfile(p, dtype=np.uint8) for p in paths])
+    if records.size % _CIFAR10_RECORD:
+        raise ValueError(f"CIFAR-10 files {paths} are truncated: not a whole number of records")
+    records = records.reshape(-1, _CIFAR10_RECORD)[:limit]
+    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].astype(np.int64)
+
+
+def cifar10(
+    n_train: int | None = None,
+    n_test: int | None = None,
+    flat: bool = False,
+    root: str | Path | None = None,
+) -> Split:
+    """CIFAR-10 (real images, 10 classes) from the binary release on disk; see ``cifar10_files``.
+
+    Each channel is standardised with the training images' mean and std. The first ``n_train`` /
+    ``n_test`` images (all by default); ``flat=True`` gives (N, 3072) vectors for an MLP, otherwise
+    (N, 3, 32, 32).
+    """
+    for name, value in (("n_train", n_train), ("n_test", n_test)):
+        if value is not None:
+            check_int(name, value, 1)
+    check_bool("flat", flat)
+    train_files, test_files = cifar10_files(root)
+    x_train, y_train = _read_cifar10(train_files, n_train)
+    x_test, y_test = _read_cifar10(test_files, n_test)
+    mean = x_train.mean(axis=(0, 2, 3), keepdims=True) / 255.0
+    std = x_train.std(axis=(0, 2, 3), keepdims=True) / 255.0 + 1e-6
+    shape = (-1, 3 * 32 * 32) if flat else (-1, 3, 32, 32)
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.tensor((x / 255.0 - mean) / std, dtype=torch.float32).reshape(shape)
+
+    return Split(
+        tensor(x_train),
+        torch.from_numpy(y_train),
+        tensor(x_test),
+        torch.from_numpy(y_test),
         num_classes=10,
     )
 
