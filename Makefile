@@ -7,7 +7,7 @@ JOBS ?= 2
 SEEDS ?= 1 2
 NB ?=
 
-.PHONY: help setup lab test lint unit run test-seeds bench outputs check-notebooks clean
+.PHONY: help setup lab test lint unit run student test-seeds bench outputs check-notebooks clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,14 +34,22 @@ lint: setup ## ruff check and ruff format --check (notebooks included)
 unit: setup ## only the helpers' unit tests
 	$(PY) -m pytest -q tests/unit
 
-# Two sessions. First the helpers' unit tests and nbval over every notebook (two workers, one torch
+# Two sessions, with the network cut (tools/offline/sitecustomize.py, in every test process and
+# Jupyter kernel; attempts are logged to runs/test/network.log). First the unit tests, the tools' and
+# student copies' tests, the bad-parameter tests and nbval over every notebook (two workers, one torch
 # thread each; --dist loadfile keeps each notebook's cells on one kernel). Each notebook writes its
-# results.json under runs/test/; then its claim tests read them: one execution serves both.
+# results.json under runs/test/. Then the tests that read what the runs left: claims, bit-for-bit
+# reproducibility, the network log, and the browser tests (JupyterLab, and the gallery of runs/test).
+NETLOG := $(CURDIR)/runs/test/network.log
 test: lint ## the whole test suite (what CI runs)
+	@mkdir -p runs/test && rm -f $(NETLOG)
+	PYTHONPATH=$(CURDIR)/tools/offline SPARSITY_NETWORK_LOG=$(NETLOG) \
 	SPARSITY_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 --durations=12 \
-		tests/unit notebooks/[0-9][0-9]_*.ipynb
-	$(PY) -m pytest -q tests/claims
+		tests/unit tests/tools tests/students tests/parameters notebooks/[0-9][0-9]_*.ipynb
+	$(PY) tools/notebooks.py index runs/test
+	SPARSITY_NETWORK_LOG=$(NETLOG) SPARSITY_THREADS=1 $(PY) -m pytest -q --durations=5 \
+		tests/claims tests/runs tests/browser
 	$(PY) tools/notebooks.py check
 
 test-seeds: setup ## rerun every notebook on two more seeds and apply the claim tests to each
@@ -50,8 +58,12 @@ test-seeds: setup ## rerun every notebook on two more seeds and apply the claim 
 		$(PY) -m pytest -q tests/claims --results-root runs/seeds/seed$$seed || exit 1; \
 	done
 
-run: setup ## execute every notebook with its defaults into runs/<timestamp>/ and write index.md
-	$(PY) tools/notebooks.py run --jobs $(JOBS) $(NB)
+OUT ?= runs/run
+run: setup ## run every notebook (or NB=...) into OUT=runs/run, resuming; gallery: OUT/index.html
+	$(PY) tools/notebooks.py run --jobs $(JOBS) --out $(OUT) $(if $(FORCE),--force) $(NB)
+
+student: setup ## write student copies (cells tagged `solution` become stubs) into students/
+	$(PY) tools/notebooks.py student --out students $(NB)
 
 bench: setup ## print the benchmark ratios (masked vs dense, sparse vs dense)
 	$(PY) benchmarks/bench_masks.py
