@@ -291,9 +291,11 @@ def gallery_entry(out: Path, nb: Path, seconds: float | None, error: str) -> dic
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     summary = results.get("summary", {})
     key = results.get("run", {}).get("key_figure")
+    executed = out / nb.stem / nb.name  # make run keeps the executed notebook; nbval runs do not
+    link = executed if executed.exists() else nb
     return {
         "name": nb.stem,
-        "link": f"{nb.stem}/{nb.name}",
+        "link": os.path.relpath(link, out),
         "thumbnail": f"{nb.stem}/{key}.png" if key else "",
         "claim": summary.get("claim", "—"),
         "measured": summary.get("measured", "—"),
