@@ -104,6 +104,7 @@ class Interrupted(Exception):
 
 RUNNING: set[subprocess.Popen] = set()  # papermill processes, so an interrupt can stop them all
 RUNNING_LOCK = threading.Lock()
+STOPPING = threading.Event()  # set by an interrupt: a child that ends now was stopped, not failed
 
 
 def execute(notebook: Path, output: Path, parameters: dict, env: dict[str, str]) -> float:
@@ -135,6 +136,9 @@ def execute(notebook: Path, output: Path, parameters: dict, env: dict[str, str])
     child_env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **env}
     start = time.perf_counter()
     with RUNNING_LOCK:
+        if STOPPING.is_set():  # an interrupt came while this notebook was waiting its turn
+            Path(params_file).unlink(missing_ok=True)
+            raise Interrupted(f"{notebook.name} was not started")
         process = subprocess.Popen(
             command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -150,7 +154,7 @@ def execute(notebook: Path, output: Path, parameters: dict, env: dict[str, str])
         os.replace(tmp, output)
         failed.unlink(missing_ok=True)
         return seconds
-    if process.returncode < 0:  # killed by our interrupt handler
+    if process.returncode < 0 or STOPPING.is_set():  # stopped by an interrupt (ours or Ctrl-C)
         tmp.unlink(missing_ok=True)
         raise Interrupted(f"{notebook.name} was interrupted")
     if tmp.exists():
@@ -161,6 +165,7 @@ def execute(notebook: Path, output: Path, parameters: dict, env: dict[str, str])
 
 def stop_running(signum: int | None = None, frame: object = None) -> None:
     """Terminate every papermill child (they are cleaned up by ``execute``), then stop the run."""
+    STOPPING.set()
     with RUNNING_LOCK:
         for process in RUNNING:
             process.terminate()
@@ -224,11 +229,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{nb.stem}: {seconds:.0f} s", flush=True)
         return nb, seconds, ""
 
-    previous = signal.signal(signal.SIGTERM, stop_running)
+    previous = {sig: signal.signal(sig, stop_running) for sig in (signal.SIGTERM, signal.SIGINT)}
     pool = ThreadPoolExecutor(max_workers=args.jobs)
     try:
         rows = list(pool.map(one, notebooks))
     except (KeyboardInterrupt, Interrupted):
+        STOPPING.set()
         with RUNNING_LOCK:
             for process in RUNNING:
                 process.terminate()
@@ -239,7 +245,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     pool.shutdown()
     write_index(out, rows)
     failed = [nb.stem for nb, seconds, _ in rows if seconds is None]

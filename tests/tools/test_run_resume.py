@@ -1,7 +1,8 @@
 """``make run`` (tools/notebooks.py run): killed, it leaves nothing half-written; rerun, it resumes.
 
 Two tiny notebooks stand in for the course: ``quick`` saves its results at once, ``slow`` sleeps for
-``$TEST_SLEEP`` seconds first. The run is stopped with SIGTERM while ``slow`` runs.
+``$TEST_SLEEP`` seconds first. The run is stopped while ``slow`` runs, by SIGTERM to the runner or by
+a Ctrl-C (SIGINT to the whole process group).
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def start_run(out: Path, notebooks: list[Path], sleep: float, *extra: str) -> su
     env = {**os.environ, "TEST_SLEEP": str(sleep)}
     command = [sys.executable, str(TOOL), "run", "--jobs", "1", "--out", str(out), *extra]
     return subprocess.Popen(
-        command + [str(p) for p in notebooks], env=env, stdout=subprocess.PIPE, text=True
+        command + [str(p) for p in notebooks],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, so a Ctrl-C can be sent to it alone
     )
 
 
@@ -75,7 +80,18 @@ def assert_nothing_half_written(out: Path) -> None:
         nbformat.validate(nbformat.read(path, as_version=4))
 
 
-def test_killed_run_leaves_nothing_half_written_and_resumes(tmp_path: Path) -> None:
+def ctrl_c(process: subprocess.Popen) -> None:
+    """What a terminal's Ctrl-C does: SIGINT to every process of the group (runner and children)."""
+    os.killpg(process.pid, signal.SIGINT)
+
+
+def sigterm(process: subprocess.Popen) -> None:
+    """What a job scheduler or `kill` does: SIGTERM to the runner alone."""
+    process.send_signal(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("stop", [sigterm, ctrl_c])
+def test_killed_run_leaves_nothing_half_written_and_resumes(tmp_path: Path, stop) -> None:
     quick = tiny_notebook(tmp_path / "10_quick.ipynb", sleep=False)
     slow = tiny_notebook(tmp_path / "11_slow.ipynb", sleep=True)
     out = tmp_path / "run"
@@ -85,7 +101,7 @@ def test_killed_run_leaves_nothing_half_written_and_resumes(tmp_path: Path) -> N
     wait_for(lambda: (out / quick.stem / "run.json").exists(), 120, "the quick notebook to finish")
     wait_for(lambda: any((out / slow.stem).glob(".*.executing.ipynb")), 60, "the slow one to start")
     time.sleep(1.0)
-    process.send_signal(signal.SIGTERM)
+    stop(process)
     process.communicate(timeout=60)
     assert process.returncode != 0
     assert_nothing_half_written(out)
