@@ -11,6 +11,7 @@
 | ``data`` | offline data: mnist1d, digits, pydoc text, synthetic tasks | 00 |
 | ``notebook``, ``params``, ``results`` | a notebook's start and save, parameter checks, atomic results I/O | 00 |
 | ``plots``, ``widgets`` | shared figures, slider explorers that also render headless | 00 |
+| ``checkpoints`` | a model's weights and masks saved atomically, loaded with ``weights_only=True`` | all |
 | ``continuous``, ``regularize`` | continuous sparsification (soft-mask ticket search); loss penalties | 02 |
 | ``structured`` | structured channel and layer gates that grow and prune networks | 03 |
 | ``activations``, ``activating`` | activation recording and dead-neuron rates; Activate-while-Pruning | 04 |
