@@ -54,7 +54,7 @@ test: lint ## the whole test suite (what CI runs)
 
 test-seeds: setup ## rerun every notebook on two more seeds and apply the claim tests to each
 	@for seed in $(SEEDS); do \
-		$(PY) tools/notebooks.py run --seed $$seed --out runs/seeds/seed$$seed --jobs $(JOBS) || exit 1; \
+		$(PY) tools/notebooks.py run --force --seed $$seed --out runs/seeds/seed$$seed --jobs $(JOBS) || exit 1; \
 		$(PY) -m pytest -q tests/claims --results-root runs/seeds/seed$$seed || exit 1; \
 	done
 

@@ -4,7 +4,8 @@
         Execute notebooks with their defaults (and ``seed``) into DIR/<name>/ (default runs/run),
         then write the gallery DIR/index.html (and DIR/index.md): one row per notebook with its key
         figure, claim, measured value, verdict and runtime. Resumes: a notebook whose run in DIR is
-        complete for the same parameters (DIR/<name>/run.json) is skipped unless ``--force``.
+        complete for the same parameters and code (DIR/<name>/run.json: the notebook and helpers/
+        unchanged) is skipped unless ``--force``.
         Interrupted (Ctrl-C, SIGTERM), it stops every notebook and leaves nothing half-written.
     python tools/notebooks.py index DIR
         (Re)write the gallery of a folder of runs, e.g. runs/test after ``make test``.
@@ -172,17 +173,21 @@ def stop_running(signum: int | None = None, frame: object = None) -> None:
     raise KeyboardInterrupt
 
 
-def notebook_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+def code_hash(path: Path) -> str:
+    """A hash of the notebook and of every helpers module: a run is only reused for the same code."""
+    digest = hashlib.sha256(path.read_bytes())
+    for module in sorted((ROOT / "helpers").glob("*.py")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def is_complete(target: Path, nb: Path, parameters: dict) -> bool:
-    """Whether ``target`` holds a finished run of ``nb`` (unchanged since) with these parameters."""
+    """Whether ``target`` holds a finished run of ``nb`` with these parameters and the same code."""
     marker = target / "run.json"
     if not (marker.exists() and (target / "results.json").exists() and (target / nb.name).exists()):
         return False
     done = json.loads(marker.read_text())
-    return done.get("parameters") == parameters and done.get("notebook_sha256") == notebook_hash(nb)
+    return done.get("parameters") == parameters and done.get("code_sha256") == code_hash(nb)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -222,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
             return nb, None, f"{type(err).__name__}: {err}"
         marker = {
             "parameters": params,
-            "notebook_sha256": notebook_hash(nb),
+            "code_sha256": code_hash(nb),
             "seconds": round(seconds, 1),
         }
         atomic_write_text(target / "run.json", json.dumps(marker, indent=2) + "\n")
