@@ -25,6 +25,16 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from helpers.params import (
+    ParameterTypeError,
+    check_callable,
+    check_choice,
+    check_int,
+    check_module,
+    check_tensor,
+    check_type,
+)
+
 __all__ = [
     "ALL",
     "activation_modules",
@@ -50,8 +60,14 @@ def activation_modules(
     Raises ValueError when there is none: a model that applies ``torch.relu`` functionally has no
     module to hook, and its layers would silently go unobserved.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
+    if isinstance(types, type):
+        types = (types,)
+    check_type("types", types, tuple, "a module class or a tuple of them (e.g. (nn.ReLU,))")
+    if not types or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in types):
+        raise ValueError(
+            f"types must be a non-empty tuple of nn.Module classes (e.g. (nn.ReLU,)), got {types!r}"
+        )
     found = {name: m for name, m in model.named_modules() if isinstance(m, types) and name}
     if not found:
         names = ", ".join(t.__name__ for t in types)
@@ -66,10 +82,20 @@ def _resolve(
     model: nn.Module, modules: Mapping[str, nn.Module] | Iterable[str] | None
 ) -> dict[str, nn.Module]:
     """Turn ``None`` (all ReLUs), a list of module names or a name → module mapping into a dict."""
+    check_module("model", model)
     if modules is None:
         return activation_modules(model)
     if isinstance(modules, Mapping):
+        for name, module in modules.items():
+            check_module(f"modules['{name}']", module)
+        if not modules:
+            raise ValueError("modules must name at least one submodule")
         return dict(modules)
+    if isinstance(modules, (str, bytes)) or not isinstance(modules, Iterable):
+        raise ParameterTypeError(
+            "parameter modules must be None (every ReLU), a list of submodule names or a "
+            f"dict name -> module, got {modules!r}"
+        )
     named = dict(model.named_modules())
     chosen = {}
     for name in modules:
@@ -98,8 +124,9 @@ class ActivationRecorder:
         reduce: Callable[[torch.Tensor], Any] | None = None,
         when: When = "always",
     ) -> None:
-        if when not in ("always", "train", "eval"):
-            raise ValueError(f"when must be 'always', 'train' or 'eval', got {when!r}")
+        check_choice("when", when, ("always", "train", "eval"))
+        if reduce is not None:
+            check_callable("reduce", reduce, "a function of one output tensor, or None")
         self.modules = _resolve(model, modules)
         self.reduce = reduce or (lambda output: output.detach())
         self.when = when
@@ -136,9 +163,15 @@ class ActivationRecorder:
         self.remove()
 
 
+def _check_inputs(x: torch.Tensor, batch_size: int) -> None:
+    """``x`` a tensor with at least one row (an input per row), ``batch_size`` a positive int."""
+    check_tensor("x", x, min_dim=1)
+    if len(x) == 0:
+        raise ValueError(f"x must hold at least one input (row), got shape {tuple(x.shape)}")
+    check_int("batch_size", batch_size, 1)
+
+
 def _batches(x: torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     for i in range(0, len(x), batch_size):
         yield x[i : i + batch_size]
 
@@ -153,8 +186,7 @@ def _run(model: nn.Module, x: torch.Tensor, batch_size: int, mode: Mode = "eval"
     Eval mode: batch norm uses its running statistics. Train mode: each batch is normalised with its
     own statistics, as during training (and the running statistics are updated, as they would be).
     """
-    if mode not in ("eval", "train"):
-        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    check_choice("mode", mode, ("eval", "train"))
     was_training = model.training
     model.train(mode == "train")
     try:
@@ -175,6 +207,7 @@ def record_activations(
     Returns ``{name: tensor of shape (len(x), *unit_shape)}``: all of ``x`` passes through in
     batches of ``batch_size`` and the batches are concatenated.
     """
+    _check_inputs(x, batch_size)
     with ActivationRecorder(model, modules) as recorder:
         _run(model, x, batch_size)
     return {name: torch.cat(values) for name, values in recorder.records.items()}
@@ -182,6 +215,7 @@ def record_activations(
 
 def zero_fraction(activations: torch.Tensor) -> float:
     """Fraction of entries that are exactly zero: the DNR of one layer on one batch."""
+    check_tensor("activations", activations)
     if activations.numel() == 0:
         raise ValueError("zero_fraction of an empty tensor is undefined")
     return (activations == 0).float().mean().item()
@@ -193,6 +227,7 @@ def dead_unit_fraction(activations: torch.Tensor) -> float:
     ``activations`` has shape (N, *unit_shape); a unit is one entry of ``unit_shape`` (for a
     convolution, one channel at one position).
     """
+    check_tensor("activations", activations)
     if activations.dim() < 2 or activations.shape[0] == 0:
         raise ValueError(
             f"activations must have shape (N, units...) with N > 0, got {tuple(activations.shape)}"
@@ -241,6 +276,8 @@ def dead_neuron_rate(
     ``mode='train'`` normalises batch norm with each batch's statistics, as training does (it
     updates the running statistics: measure a copy if that matters).
     """
+    _check_inputs(x, batch_size)
+    check_choice("mode", mode, ("eval", "train"))
     with ActivationRecorder(model, modules, reduce=_zero_count) as recorder:
         _run(model, x, batch_size, mode)
     return _rates(_summed(recorder.records))
@@ -277,8 +314,7 @@ class DeadNeuronMonitor:
             raise ValueError(
                 "no epoch recorded yet: pass the monitor to fit(..., callbacks=[monitor])"
             )
-        if layer not in self.epochs[0]:
-            raise ValueError(f"layer must be one of {sorted(self.epochs[0])}, got {layer!r}")
+        check_choice("layer", layer, sorted(self.epochs[0]))
         return sum(row[layer] for row in self.epochs) / len(self.epochs)
 
     def remove(self) -> None:

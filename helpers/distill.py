@@ -22,12 +22,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.data import TensorLoader
+from helpers.params import (
+    check_choice,
+    check_float,
+    check_generator,
+    check_int,
+    check_module,
+    check_tensor,
+)
 from helpers.train import History, fit, resolve_device
 
 __all__ = ["LOSSES", "logit_matching_loss", "soft_target_loss", "teacher_logits", "distill"]
 
 
 def _check_logits(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> None:
+    for name, value in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
+        check_tensor(name, value)
+        if not value.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(
             f"student logits {tuple(student_logits.shape)} and teacher logits "
@@ -46,8 +58,7 @@ def soft_target_loss(
 ) -> torch.Tensor:
     """Hinton's distillation loss: ``τ² · KL(softmax(z_t/τ) ‖ softmax(z_s/τ))``, averaged over rows."""
     _check_logits(student_logits, teacher_logits)
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    check_float("temperature", temperature, 0.0, low_open=True, finite=True)
     log_p_student = F.log_softmax(student_logits / temperature, dim=-1)  # log softmax(z_s/τ)
     log_p_teacher = F.log_softmax(
         teacher_logits.detach() / temperature, dim=-1
@@ -55,6 +66,12 @@ def soft_target_loss(
     # KL(p_t ‖ p_s), summed over classes and averaged over rows
     kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
     return temperature**2 * kl  # τ² keeps the gradient's scale independent of τ
+
+
+def _check_inputs(x: torch.Tensor) -> None:
+    check_tensor("x", x, min_dim=1)
+    if len(x) == 0:
+        raise ValueError(f"x must hold at least one input (row), got shape {tuple(x.shape)}")
 
 
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
@@ -66,6 +83,9 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
 @torch.no_grad()
 def teacher_logits(teacher: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """The teacher's logits on ``x`` (eval mode, no gradient), on ``x``'s device."""
+    check_module("teacher", teacher)
+    _check_inputs(x)
+    check_int("batch_size", batch_size, 1)
     was_training = teacher.training
     teacher.eval()
     chunks = [teacher(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
@@ -96,22 +116,26 @@ def distill(
     ``weight_decay`` (N2N: 5e-4). Pass precomputed ``targets`` (``teacher_logits(teacher, x)``) to
     skip re-running the teacher when many students learn from the same one.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(
-            f"batch_size must be a positive integer or None (full batch), got {batch_size!r}"
-        )
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    check_module("student", student)
+    check_module("teacher", teacher)
+    _check_inputs(x)
+    check_choice("loss", loss, sorted(LOSSES))
+    check_int("epochs", epochs, 1)
+    if batch_size is not None:
+        check_int("batch_size", batch_size, 1)  # or None: full batch
+    check_float("lr", lr, 0.0, low_open=True, finite=True)
+    check_float("weight_decay", weight_decay, 0.0, finite=True)
+    if loss == "kl":
+        check_float("temperature", temperature, 0.0, low_open=True, finite=True)
+    check_generator("generator", generator)
+    if targets is not None:
+        check_tensor("targets", targets, min_dim=1)
+        if len(targets) != len(x):
+            raise ValueError(f"targets have {len(targets)} rows but x has {len(x)}")
     device = resolve_device(device)
     x = x.to(device)
     if targets is None:
         targets = teacher_logits(teacher.to(device), x)
-    if len(targets) != len(x):
-        raise ValueError(f"targets have {len(targets)} rows but x has {len(x)}")
     full_batch = batch_size is None or batch_size >= len(x)
     loader = TensorLoader(  # full batch: no shuffling needed, every step sees every row
         x,

@@ -43,6 +43,15 @@ from matplotlib.axes import Axes
 from torch import nn
 
 from helpers.masked import MaskedMixin
+from helpers.params import (
+    check_float,
+    check_generator,
+    check_int,
+    check_list,
+    check_module,
+    check_tensor,
+    check_type,
+)
 
 __all__ = [
     "MANIFOLDS",
@@ -90,8 +99,8 @@ def embed_neurons(n: int, manifold: str, generator: torch.Generator | None = Non
     tori and the Klein bottle, a unit vector of R^3 for the sphere.
     """
     _check_manifold(manifold)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer number of neurons, got {n!r}")
+    check_int("n", n, 1)  # the number of neurons
+    check_generator("generator", generator)
     if manifold == "circle":
         return torch.rand(n, 1, generator=generator) * 2 * math.pi
     if manifold == "sphere":
@@ -131,6 +140,9 @@ def manifold_distances(
     _check_manifold(manifold)
     b = a if b is None else b
     for name, coords in (("a", a), ("b", b)):
+        check_tensor(name, coords)
+        if not coords.is_floating_point():
+            raise ValueError(f"{name} must hold floating-point coordinates, got {coords.dtype}")
         if coords.dim() != 2 or coords.shape[1] != _DIMENSION[manifold]:
             raise ValueError(
                 f"{name} must have shape (n, {_DIMENSION[manifold]}) for the {manifold}, got {tuple(coords.shape)}"
@@ -150,6 +162,7 @@ def manifold_distances(
 
 def difference_of_gaussians(d: torch.Tensor) -> torch.Tensor:
     """D(d) = 100 (exp(-d²/5) - exp(-4 d²)), the official code's DoG (before inversion)."""
+    check_tensor("d", d)
     return 100.0 * (torch.exp(-d.pow(2) / 5.0) - torch.exp(-4.0 * d.pow(2)))
 
 
@@ -161,13 +174,20 @@ DOG_MAX = float(difference_of_gaussians(torch.tensor(_DOG_ARGMAX)))
 
 def inhibitor(d: torch.Tensor, kind: str = "dog") -> torch.Tensor:
     """The coefficient f(d) for distances ``d``: inverted DoG, square (diffusion) or ripple."""
+    _check_kind(kind)
+    check_tensor("d", d)
     if kind == "dog":
         return DOG_MAX - difference_of_gaussians(d)  # f = D_max - D >= 0, zero at d ≈ 0.89
     if kind == "square":
         return d.pow(2)
     if kind == "ripple":
         return 50.0 + 50.0 * torch.cos(2.0 * d)
-    raise ValueError(f"kind must be one of {INHIBITORS}, got {kind!r}")
+    raise AssertionError(kind)  # unreachable: _check_kind allows only the three above
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in INHIBITORS:
+        raise ValueError(f"kind must be one of {INHIBITORS}, got {kind!r}")
 
 
 @dataclass
@@ -184,6 +204,7 @@ def make_geometry(
     n: int, manifold: str, kind: str = "dog", generator: torch.Generator | None = None
 ) -> Geometry:
     """Place ``n`` neurons at random on ``manifold`` and compute the coefficients f(d_M) of ``kind``."""
+    _check_kind(kind)  # before the neurons are drawn from generator
     coords = embed_neurons(n, manifold, generator)
     distances = manifold_distances(coords, manifold)
     return Geometry(manifold, coords, distances, inhibitor(distances, kind))
@@ -191,15 +212,15 @@ def make_geometry(
 
 def uniform_coefficients(n: int, value: float = 1.0) -> torch.Tensor:
     """The plain L1 control: every connection pays the same ``value`` (n, n)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not value > 0:
-        raise ValueError(f"value must be positive, got {value!r}")
+    check_int("n", n, 1)
+    check_float("value", value, 0.0, low_open=True, finite=True)
     return torch.full((n, n), float(value))
 
 
 def permuted(coefficients: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """The random-geometry control: the same coefficients, shuffled over all entries of the matrix."""
+    check_tensor("coefficients", coefficients)
+    check_generator("generator", generator)
     flat = coefficients.reshape(-1)
     order = torch.randperm(flat.numel(), generator=generator).to(flat.device)
     return flat[order].view_as(coefficients)
@@ -245,9 +266,12 @@ def make_conditions(
     code's ``--regularizer standard --regpower mean`` control). Other manifolds get their own
     placement.
     """
-    unknown = [name for name in names if name not in CONDITIONS]
+    names = check_list("names", names, "a non-empty list of condition names", min_len=1)
+    unknown = [name for name in names if not isinstance(name, str) or name not in CONDITIONS]
     if unknown:
-        raise ValueError(f"unknown conditions {unknown}; allowed: {CONDITIONS}")
+        raise ValueError(f"unknown conditions {unknown} in names; allowed: {CONDITIONS}")
+    check_int("n", n, 1)
+    check_generator("generator", generator)
     torus = make_geometry(n, "torus", "dog", generator)
     out = {}
     for name in names:
@@ -288,17 +312,18 @@ class ModuliPenalty:
         power: int = 1,
         name: str = "weight",
     ) -> None:
+        check_module("module", module)
+        check_type("name", name, str, "a string (the weight's attribute name)")
         weight = getattr(module, name, None)
         if not isinstance(weight, torch.Tensor):
             raise ValueError(f"module {type(module).__name__} has no weight named {name!r}")
+        check_tensor("coefficients", coefficients)
         if coefficients.shape != weight.shape:
             raise ValueError(
                 f"coefficients have shape {tuple(coefficients.shape)}, the weight {name!r} has {tuple(weight.shape)}"
             )
-        if not strength >= 0:
-            raise ValueError(f"strength must be >= 0, got {strength!r}")
-        if power not in (1, 2):
-            raise ValueError(f"power must be 1 (L1) or 2 (L2), got {power!r}")
+        check_float("strength", strength, 0.0, finite=True)
+        check_int("power", power, 1, 2)  # 1: L1, 2: L2
         self.module, self.name, self.strength, self.power = module, name, float(strength), power
         self.coefficients = coefficients.detach().to(device=weight.device, dtype=weight.dtype)
 
@@ -326,6 +351,10 @@ def kept_distances(
     mask: torch.Tensor, distances: torch.Tensor, include_self: bool = False
 ) -> torch.Tensor:
     """Manifold distances of the connections a mask keeps (1-D), self-connections left out by default."""
+    check_tensor("mask", mask, dim=2)
+    check_tensor("distances", distances, dim=2)
+    if distances.shape[0] != distances.shape[1]:
+        raise ValueError(f"distances must be a square (n, n) matrix, got {tuple(distances.shape)}")
     if mask.shape != distances.shape:
         raise ValueError(
             f"mask {tuple(mask.shape)} and distances {tuple(distances.shape)} differ in shape"
@@ -363,12 +392,21 @@ def draw_connections(
     sender; where it crosses an edge of the square it reappears on the opposite edge, so a short
     connection always looks short.
     """
+    check_type("geometry", geometry, Geometry, "a Geometry (from make_geometry)")
+    manifold = geometry.manifold
+    xy = _plane_positions(geometry.coords, manifold)  # checks the manifold before drawing
+    n = len(xy)
+    check_tensor("mask", mask)
+    if mask.shape != (n, n):
+        raise ValueError(
+            f"mask must have shape ({n}, {n}) like the geometry, got {tuple(mask.shape)}"
+        )
+    neurons = [0] if neurons is None else check_list("neurons", neurons, "a list of neuron indices")
+    for i, j in enumerate(neurons):
+        check_int(f"neurons[{i}]", j, 0, n - 1)
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    manifold = geometry.manifold
-    xy = _plane_positions(geometry.coords, manifold)
     keep = mask.detach().cpu() > 0
-    neurons = neurons if neurons is not None else [0]
     colors = colors or plt.rcParams["axes.prop_cycle"].by_key()["color"]
     ax.scatter(xy[:, 0], xy[:, 1], s=8, color="lightgrey", zorder=1)
     for i, j in enumerate(neurons):

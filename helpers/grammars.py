@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from helpers.data import Split
+from helpers.params import check_bool, check_callable, check_int, check_list, check_type
 
 __all__ = [
     "REBER_TRANSITIONS",
@@ -60,10 +61,17 @@ ALPHABET = "BTPSXVE"
 INNER_ALPHABET = "TPSXV"
 
 
+def _check_rng(rng: random.Random) -> None:
+    check_type("rng", rng, random.Random, "a random.Random (e.g. random.Random(0))")
+
+
+def _check_string(name: str, s: str) -> None:
+    check_type(name, s, str, "a string")
+
+
 def _check_lengths(min_length: int, max_length: int, shortest: int) -> None:
     for name, value in (("min_length", min_length), ("max_length", max_length)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an integer, got {value!r}")
+        check_int(name, value)
     if max_length < shortest:
         raise ValueError(
             f"max_length must be at least {shortest} (the shortest string), got {max_length}"
@@ -99,12 +107,14 @@ def reber_string(rng: random.Random, min_length: int = 5, max_length: int = 30) 
     Lengths come from the grammar's own random walk, restricted to the range by rejection; the
     shortest Reber strings (``BTXSE``, ``BPVVE``) have 5 symbols.
     """
+    _check_rng(rng)
     _check_lengths(min_length, max_length, shortest=5)
     return _sample(lambda: "B" + _reber_core(rng) + "E", min_length, max_length)
 
 
 def embedded_reber_string(rng: random.Random, min_length: int = 9, max_length: int = 34) -> str:
     """A random valid embedded Reber string ``B a <reber> a E`` with ``a`` in {T, P}."""
+    _check_rng(rng)
     _check_lengths(min_length, max_length, shortest=9)
 
     def make() -> str:
@@ -116,6 +126,7 @@ def embedded_reber_string(rng: random.Random, min_length: int = 9, max_length: i
 
 def is_reber(s: str) -> bool:
     """Whether ``s`` is accepted by the Reber automaton (``B``, a path through it, ``E``)."""
+    _check_string("s", s)
     if len(s) < 2 or s[0] != "B" or s[-1] != "E":
         return False
     state: int | None = 0
@@ -131,6 +142,7 @@ def is_reber(s: str) -> bool:
 
 def is_embedded_reber(s: str) -> bool:
     """Whether ``s`` is ``B a <reber> a E`` with ``a`` in {T, P} and a valid inner Reber string."""
+    _check_string("s", s)
     return (
         len(s) >= 9
         and s[0] == "B"
@@ -155,6 +167,10 @@ def corrupt(
     Raises ValueError if no single substitution can make ``s`` invalid (or ``s`` is too short to
     have an inner symbol).
     """
+    _check_string("s", s)
+    _check_rng(rng)
+    check_callable("is_valid", is_valid, "a function str -> bool (e.g. is_reber)")
+    _check_alphabet(alphabet)
     if len(s) < 3:
         raise ValueError(f"s must have at least one symbol between its first and last, got {s!r}")
     candidates = [(i, c) for i in range(1, len(s) - 1) for c in alphabet if c != s[i]]
@@ -166,6 +182,14 @@ def corrupt(
     raise ValueError(f"no single substitution makes {s!r} invalid")
 
 
+def _check_alphabet(alphabet: str) -> None:
+    check_type("alphabet", alphabet, str, "a string of distinct symbols")
+    if not alphabet or len(set(alphabet)) != len(alphabet):
+        raise ValueError(
+            f"alphabet must be a non-empty string of distinct symbols, got {alphabet!r}"
+        )
+
+
 def encode(
     strings: Sequence[str], length: int | None = None, alphabet: str = ALPHABET
 ) -> torch.Tensor:
@@ -175,10 +199,14 @@ def encode(
     every string ends at the last time step, where ``models.RNNClassifier`` reads its output; a
     padded step is an all-zero input. ``length`` defaults to the longest string.
     """
+    strings = check_list("strings", strings, "a list of strings")
     if len(strings) == 0:
         raise ValueError("strings must not be empty")
+    for i, s in enumerate(strings):
+        _check_string(f"strings[{i}]", s)
+    _check_alphabet(alphabet)
     longest = max(len(s) for s in strings)
-    length = longest if length is None else length
+    length = longest if length is None else check_int("length", length, 1)
     if length < longest:
         raise ValueError(f"length {length} is shorter than the longest string ({longest} symbols)")
     index = {c: i for i, c in enumerate(alphabet)}
@@ -239,8 +267,9 @@ def reber_task(
     Returns the split and the raw strings (``{'train': [...], 'test': [...]}``) for inspection.
     """
     for name, value in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-            raise ValueError(f"{name} must be an integer of at least 2, got {value!r}")
+        check_int(name, value, 2)
+    check_bool("embedded", embedded)
+    check_int("seed", seed)
     shortest = 9 if embedded else 5
     min_length = shortest if min_length is None else min_length
     _check_lengths(min_length, max_length, shortest)

@@ -25,12 +25,22 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import networkx as nx
 import numpy as np
 import torch
 from torch import nn
+
+from helpers.params import (
+    ParameterTypeError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_type,
+)
 
 __all__ = [
     "GENERATORS",
@@ -53,17 +63,37 @@ def _check_nodes(n: int) -> None:
         )
 
 
+def _check_graph(graph: nx.Graph) -> int:
+    """``graph`` must be an undirected networkx graph on nodes 0..n-1; returns n."""
+    check_type("graph", graph, nx.Graph, "an undirected networkx.Graph")
+    if graph.is_directed():
+        raise ValueError("graph must be undirected (networkx.Graph), got a directed graph")
+    n = graph.number_of_nodes()
+    if set(graph.nodes) != set(range(n)):
+        raise ValueError(
+            "graph nodes must be labelled 0..n-1 (use nx.convert_node_labels_to_integers)"
+        )
+    return n
+
+
 def random_graph(kind: str, n: int, seed: int, **params: float) -> nx.Graph:
     """A networkx graph on nodes ``0..n-1`` from generator ``kind`` with its own parameters.
 
     ``erdos_renyi``: ``p``; ``watts_strogatz``: ``k`` (even), ``beta``; ``barabasi_albert``: ``m``.
     """
     _check_nodes(n)
+    check_choice("kind", kind, GENERATORS)
+    check_int("seed", seed)
     expected = {"erdos_renyi": {"p"}, "watts_strogatz": {"k", "beta"}, "barabasi_albert": {"m"}}
-    if kind not in expected:
-        raise ValueError(f"kind must be one of {GENERATORS}, got {kind!r}")
     if set(params) != expected[kind]:
         raise ValueError(f"{kind} takes parameters {sorted(expected[kind])}, got {sorted(params)}")
+    for name in ("p", "beta"):
+        if name in params:
+            check_float(name, params[name], 0.0, 1.0)  # a probability
+    if "k" in params:
+        check_int("k", params["k"], 2, n - 1)  # ring neighbours (odd k acts as k - 1)
+    if "m" in params:
+        check_int("m", params["m"], 1, n - 1)  # edges per new node
     if kind == "erdos_renyi":
         return nx.gnp_random_graph(n, params["p"], seed=seed)
     if kind == "watts_strogatz":
@@ -83,9 +113,12 @@ def graph_with_density(
     Returns the graph and the parameters used.
     """
     _check_nodes(n)
+    check_choice("kind", kind, GENERATORS)
+    check_float("density", density)
     if not 0.0 < density <= 1.0:
         raise ValueError(f"density must lie in (0, 1], got {density!r}")
-    seed = rng.randrange(2**31)
+    check_type("rng", rng, random.Random, "a random.Random (e.g. random.Random(0))")
+    seed = rng.randrange(2**31)  # the first draw from rng: every check comes before it
     if kind == "erdos_renyi":
         params = {"p": density}
     elif kind == "watts_strogatz":
@@ -115,6 +148,9 @@ def graph_properties(graph: nx.Graph) -> dict[str, float]:
     - ``isolated``: fraction of nodes without any edge;
     - ``degree_std``: standard deviation of the degrees (large for hub-dominated graphs).
     """
+    check_type("graph", graph, nx.Graph, "an undirected networkx.Graph")
+    if graph.is_directed():
+        raise ValueError("graph must be undirected (networkx.Graph), got a directed graph")
     n = graph.number_of_nodes()
     if n < 2:
         raise ValueError(f"graph must have at least 2 nodes, got {n}")
@@ -145,13 +181,11 @@ def recurrent_mask(graph: nx.Graph, gates: int = 1, self_loops: bool = False) ->
     several units.) ``self_loops=True`` also keeps every unit's connection to itself.
     Nodes must be labelled ``0..n-1``.
     """
-    n = graph.number_of_nodes()
-    if set(graph.nodes) != set(range(n)):
-        raise ValueError(
-            "graph nodes must be labelled 0..n-1 (use nx.convert_node_labels_to_integers)"
-        )
-    if isinstance(gates, bool) or not isinstance(gates, int) or gates < 1:
-        raise ValueError(f"gates must be a positive integer (1 RNN, 3 GRU, 4 LSTM), got {gates!r}")
+    n = _check_graph(graph)
+    if n == 0:
+        raise ValueError("graph must have at least one node (one per hidden unit), got none")
+    check_int("gates", gates, 1)  # 1 RNN, 3 GRU, 4 LSTM
+    check_bool("self_loops", self_loops)
     adjacency = torch.zeros(n, n)
     for i, j in graph.edges:
         if i != j:
@@ -177,6 +211,8 @@ def apply_graph_mask(rnn: nn.RNNBase, graph: nx.Graph, self_loops: bool = False)
         raise ValueError(
             "LSTMs with proj_size > 0 have a non-square recurrent matrix; not supported"
         )
+    _check_graph(graph)
+    check_bool("self_loops", self_loops)
     if graph.number_of_nodes() != rnn.hidden_size:
         raise ValueError(
             f"the graph has {graph.number_of_nodes()} nodes but the layer {rnn.hidden_size} hidden units"
@@ -200,13 +236,31 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _numbers(name: str, values: Any) -> np.ndarray:
+    """``values`` (an iterable of numbers) as a 1-D float array; else a clear error."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ParameterTypeError(f"parameter {name} must be a sequence of numbers, got {values!r}")
+    items = list(values)
+    try:
+        if any(isinstance(v, (str, bytes)) for v in items):
+            raise TypeError("strings are not numbers")
+        array = np.asarray(items, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ParameterTypeError(
+            f"parameter {name} must be a sequence of numbers, got {values!r}"
+        ) from err
+    if array.ndim != 1:
+        raise ValueError(f"parameter {name} must be a flat sequence of numbers, got {array.shape}")
+    return array
+
+
 def rank_correlation(x: Iterable[float], y: Iterable[float]) -> float:
     """Spearman's rank correlation of ``x`` and ``y``, skipping pairs where either is NaN.
 
     rho = Pearson correlation of the ranks; robust to the curved, saturating relations between
     a graph property and accuracy. ``nan`` when fewer than 3 pairs remain or one side is constant.
     """
-    x, y = np.asarray(list(x), dtype=float), np.asarray(list(y), dtype=float)
+    x, y = _numbers("x", x), _numbers("y", y)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
     keep = ~(np.isnan(x) | np.isnan(y))
@@ -231,10 +285,11 @@ def loo_r2(features: dict[str, Iterable[float]], target: Iterable[float]) -> flo
     from sklearn.linear_model import LinearRegression
     from sklearn.model_selection import LeaveOneOut, cross_val_predict
 
+    check_type("features", features, Mapping, "a dict property name -> values")
     if not features:
         raise ValueError("features must name at least one property")
-    y = np.asarray(list(target), dtype=float)
-    columns = [np.asarray(list(v), dtype=float) for v in features.values()]
+    y = _numbers("target", target)
+    columns = [_numbers(f"features['{k}']", v) for k, v in features.items()]
     if any(c.shape != y.shape for c in columns):
         raise ValueError("every feature needs one value per target value")
     x = np.column_stack(columns)  # (graphs, features)

@@ -35,10 +35,22 @@ import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from helpers.params import (
+    check_choice,
+    check_float,
+    check_generator,
+    check_int,
+    check_list,
+    check_tensor,
+    check_type,
+)
+from helpers.train import resolve_device
 
 __all__ = [
     "IGNORE",
@@ -71,7 +83,7 @@ _ACTIVATIONS = {"leaky_relu": F.leaky_relu, "relu": F.relu, "tanh": torch.tanh}
 
 # --- the N-parity curriculum ---------------------------------------------------------------------
 def _check_orders(orders: Sequence[int]) -> list[int]:
-    orders = list(orders)
+    orders = check_list("orders", orders, "a non-empty list of positive integers")
     if not orders or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in orders):
         raise ValueError(f"orders must be a non-empty list of positive integers, got {orders!r}")
     return orders
@@ -83,15 +95,14 @@ def parity_labels(bits: torch.Tensor, order: int, supervise: str = "all") -> tor
     Returns (B, T) longs: ``(x_{t-N+1} + ... + x_t) mod 2`` where ``t >= N - 1``, ``IGNORE`` before.
     With ``supervise='last'`` only the final step keeps its label.
     """
+    check_tensor("bits", bits)
     if bits.dim() != 2:
         raise ValueError(f"bits must have shape (batch, time), got {tuple(bits.shape)}")
-    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-        raise ValueError(f"order must be a positive integer, got {order!r}")
-    if supervise not in ("all", "last"):
-        raise ValueError(f"supervise must be 'all' or 'last', got {supervise!r}")
-    length = bits.shape[1]
-    if length < order:
-        raise ValueError(f"sequences of {length} steps are too short for {order}-parity")
+    if bits.is_complex() or not bool(((bits == 0) | (bits == 1)).all()):
+        raise ValueError("bits must hold only the values 0 and 1")
+    check_int("order", order, 1)
+    _check_supervise(supervise)
+    _check_long_enough(bits.shape[1], [order])
     counts = F.pad(bits.long().cumsum(1), (1, 0))  # (B, T+1): counts[:, t] = x_0 + ... + x_{t-1}
     window = counts[:, order:] - counts[:, :-order]  # (B, T-N+1): sum of x_{t-N+1..t} for t >= N-1
     labels = torch.full_like(counts[:, 1:], IGNORE)
@@ -99,6 +110,16 @@ def parity_labels(bits: torch.Tensor, order: int, supervise: str = "all") -> tor
     if supervise == "last":
         labels[:, :-1] = IGNORE
     return labels
+
+
+def _check_supervise(supervise: str) -> None:
+    if supervise not in ("all", "last"):
+        raise ValueError(f"supervise must be 'all' or 'last', got {supervise!r}")
+
+
+def _check_long_enough(length: int, orders: list[int]) -> None:
+    if length < max(orders):
+        raise ValueError(f"sequences of {length} steps are too short for {max(orders)}-parity")
 
 
 def nparity_batch(
@@ -116,8 +137,11 @@ def nparity_batch(
     """
     orders = _check_orders(orders)
     for name, value in (("batch_size", batch_size), ("length", length)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_int(name, value, 1)
+    _check_supervise(supervise)
+    _check_long_enough(length, orders)
+    check_generator("generator", generator)
+    device = resolve_device(device)  # every check comes before the first draw from generator
     bits = torch.randint(0, 2, (batch_size, length), generator=generator)
     y = torch.stack([parity_labels(bits, n, supervise) for n in orders])
     return bits.float().unsqueeze(-1).to(device), y.to(device)
@@ -129,8 +153,7 @@ def nparity_batch(
 def _check_positive_ints(**values: object) -> None:
     """Raise ValueError naming the first argument that is not a positive integer."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_int(name, value, 1)
 
 
 class _GrowingRNN(nn.Module):
@@ -140,12 +163,9 @@ class _GrowingRNN(nn.Module):
     active units), ``readout(hs)`` and ``recurrent_weights()`` (the tensors weight noise perturbs).
     """
 
-    def __init__(self, max_stages: int, activation: str) -> None:
+    def __init__(self, max_stages: int, activation: str, name: str = "max_stages") -> None:
         super().__init__()
-        if isinstance(max_stages, bool) or not isinstance(max_stages, int) or max_stages < 1:
-            raise ValueError(
-                f"the number of modules/heads must be a positive integer, got {max_stages!r}"
-            )
+        check_int(name, max_stages, 1)  # the number of modules or heads
         if activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
@@ -176,9 +196,15 @@ class _GrowingRNN(nn.Module):
 
         ``x`` is (batch, time, inputs). ``unit_mask`` (hidden_size,) of 0/1 silences units (ablation).
         """
-        if x.dim() != 3:
-            raise ValueError(f"x must have shape (batch, time, inputs), got {tuple(x.shape)}")
+        check_tensor("x", x)
         w, u, b = self.recurrent_matrix(), self.input_matrix(), self.bias_vector()
+        if x.dim() != 3 or x.shape[2] != u.shape[1] or not x.is_floating_point():
+            raise ValueError(
+                f"x must be a float tensor of shape (batch, time, {u.shape[1]}), "
+                f"got {tuple(x.shape)} ({x.dtype})"
+            )
+        if unit_mask is not None:
+            check_tensor("unit_mask", unit_mask)
         if unit_mask is not None and unit_mask.shape != (w.shape[0],):
             raise ValueError(
                 f"unit_mask must have shape ({w.shape[0]},), got {tuple(unit_mask.shape)}"
@@ -227,10 +253,11 @@ class ModularRNN(_GrowingRNN):
         activation: str = "leaky_relu",
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(max_modules, activation)
+        super().__init__(max_modules, activation, "max_modules")
         _check_positive_ints(
             module_size=module_size, input_size=input_size, num_classes=num_classes
         )
+        check_generator("generator", generator)
         m = module_size
         self.module_size = m
         g = generator
@@ -268,8 +295,7 @@ class ModularRNN(_GrowingRNN):
     def module_parameters(self, d: int) -> dict[str, list[nn.Parameter]]:
         """Module d's parameters by role: 'intra' (its W_hh), 'inter' (input and feed-forward in),
         'bias' and 'head'."""
-        if not 0 <= d < self.max_stages:
-            raise ValueError(f"module index must lie in [0, {self.max_stages - 1}], got {d!r}")
+        check_int("d", d, 0, self.max_stages - 1)  # the module index
         inter = [self.w_in[d]] + ([self.w_ff[d - 1]] if d > 0 else [])
         return {
             "intra": [self.w_hh[d]],
@@ -295,10 +321,11 @@ class MonolithicRNN(_GrowingRNN):
         activation: str = "leaky_relu",
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(max_heads, activation)
+        super().__init__(max_heads, activation, "max_heads")
         _check_positive_ints(
             hidden_size=hidden_size, input_size=input_size, num_classes=num_classes
         )
+        check_generator("generator", generator)
         self.w_in = _normal(hidden_size, input_size, 1.0, generator)
         self.w_hh = _normal(hidden_size, hidden_size, hidden_size**-0.5, generator)
         self.b = nn.Parameter(torch.zeros(hidden_size))
@@ -322,6 +349,21 @@ class MonolithicRNN(_GrowingRNN):
         return [self.w_hh]
 
 
+def _check_model(model: Any) -> None:
+    check_type("model", model, _GrowingRNN, "a ModularRNN or MonolithicRNN")
+
+
+def _check_strategy(model: _GrowingRNN, strategy: str) -> None:
+    """``strategy`` must be one of STRATEGIES and fit the model ('monolithic' ⇔ MonolithicRNN)."""
+    _check_model(model)
+    check_choice("strategy", strategy, STRATEGIES)
+    if (strategy == "monolithic") != isinstance(model, MonolithicRNN):
+        raise ValueError(
+            f"strategy {strategy!r} does not fit a {type(model).__name__}; allowed: 'monolithic' "
+            "for a MonolithicRNN, the others for a ModularRNN"
+        )
+
+
 def set_trainable(model: _GrowingRNN, strategy: str) -> list[nn.Parameter]:
     """Mark what the current stage may train; return those parameters (for a fresh optimizer).
 
@@ -334,10 +376,7 @@ def set_trainable(model: _GrowingRNN, strategy: str) -> list[nn.Parameter]:
     Freezing sets ``requires_grad=False``: a frozen tensor gets no gradient, and a new optimizer per
     stage holds no momentum for it, so it cannot drift (Adam's moments would move it otherwise).
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if (strategy == "monolithic") != isinstance(model, MonolithicRNN):
-        raise ValueError(f"strategy {strategy!r} does not fit a {type(model).__name__}")
+    _check_strategy(model, strategy)
     if strategy == "monolithic":
         for p in model.parameters():
             p.requires_grad_(True)
@@ -361,6 +400,12 @@ def head_accuracies(
 ) -> list[float]:
     """Accuracy of each active head over the labelled steps of ``(x, y)`` (labels ``IGNORE`` skipped)."""
     logits = model(x, unit_mask=unit_mask)  # (K, B, T, C)
+    check_tensor("y", y)
+    if y.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"y must have shape (heads, batch, time) = {tuple(logits.shape[:-1])}, "
+            f"got {tuple(y.shape)}"
+        )
     accs = []
     for k in range(logits.shape[0]):
         labelled = y[k] != IGNORE
@@ -403,8 +448,8 @@ def checked_heads(strategy: str, stages: int) -> list[int]:
     keep, the old tasks); only the newest for ``'frozen'`` and ``'fixed_intra'``, whose old heads
     cannot change and so keep the accuracy they ended their own stage with.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    check_choice("strategy", strategy, STRATEGIES)
+    check_int("stages", stages, 1)
     return [stages - 1] if strategy in ("frozen", "fixed_intra") else list(range(stages))
 
 
@@ -430,15 +475,15 @@ def train_stage(
     is scored, and the stage stops at the first check where every head in ``checked_heads`` is at
     least ``criterion``, or after ``max_steps``. Each stage gets a new Adam optimizer.
     """
+    _check_strategy(model, strategy)
     orders = _check_orders(orders)
     if len(orders) != model.stages:
         raise ValueError(f"{len(orders)} orders for a network with {model.stages} active heads")
-    if not 0.0 < criterion <= 1.0:
-        raise ValueError(f"criterion must lie in (0, 1], got {criterion!r}")
-    for name, value in (("max_steps", max_steps), ("eval_every", eval_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    params = set_trainable(model, strategy)
+    _check_stage_args(criterion, max_steps, batch_size, length, lr, eval_every, supervise)
+    _check_long_enough(length, orders)
+    _check_eval_data(eval_data, model.stages)
+    check_generator("generator", generator)
+    params = set_trainable(model, strategy)  # the first change: every check comes before it
     optimizer = torch.optim.Adam(params, lr=lr)
     heads = checked_heads(strategy, model.stages)
     device = next(model.parameters()).device
@@ -472,6 +517,45 @@ def train_stage(
     )
 
 
+def _check_stage_args(
+    criterion: float = 0.95,
+    max_steps: int = 300,
+    batch_size: int = 128,
+    length: int = 20,
+    lr: float = 5e-3,
+    eval_every: int = 5,
+    supervise: str = "all",
+) -> None:
+    """The checks of ``train_stage``'s keyword arguments (``grow_curriculum`` runs them first)."""
+    check_float("criterion", criterion)
+    if not 0.0 < criterion <= 1.0:
+        raise ValueError(f"criterion must lie in (0, 1], got {criterion!r}")
+    for name, value in (
+        ("max_steps", max_steps),
+        ("batch_size", batch_size),
+        ("length", length),
+        ("eval_every", eval_every),
+    ):
+        check_int(name, value, 1)
+    check_float("lr", lr, 0.0, low_open=True, finite=True)
+    _check_supervise(supervise)
+
+
+def _check_eval_data(eval_data: Any, stages: int) -> None:
+    """``eval_data`` must be ``(x, y)`` with x (B, T, inputs) and y (stages, B, T)."""
+    check_type("eval_data", eval_data, (tuple, list), "a tuple (x, y) of tensors")
+    if len(eval_data) != 2:
+        raise ValueError(f"eval_data must be a tuple (x, y), got {len(eval_data)} entries")
+    x, y = eval_data
+    check_tensor("eval_data[0]", x, dim=3)
+    check_tensor("eval_data[1]", y, dim=3)
+    if y.shape != (stages, *x.shape[:2]):
+        raise ValueError(
+            f"eval_data[1] must have shape (heads={stages}, batch, time) = "
+            f"{(stages, *x.shape[:2])} to match x, got {tuple(y.shape)}"
+        )
+
+
 def build_model(
     strategy: str,
     module_size: int,
@@ -481,8 +565,9 @@ def build_model(
 ) -> _GrowingRNN:
     """The network a strategy trains: a ``MonolithicRNN`` of ``module_size * n_modules`` units
     (equal unit count) for ``'monolithic'``, else a ``ModularRNN``; one stage active."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    check_choice("strategy", strategy, STRATEGIES)
+    check_int("module_size", module_size, 1)
+    check_int("n_modules", n_modules, 1)
     if strategy == "monolithic":
         return MonolithicRNN(
             module_size * n_modules, n_modules, activation=activation, generator=generator
@@ -507,6 +592,7 @@ def grow_curriculum(
     is a tqdm bar advanced once per stage. ``stage_kwargs`` go to ``train_stage``. Afterwards every
     parameter is trainable again (``requires_grad=True``), as a fresh model's would be.
     """
+    _check_strategy(model, strategy)
     orders = _check_orders(orders)
     if len(orders) > model.max_stages:
         raise ValueError(
@@ -514,8 +600,18 @@ def grow_curriculum(
         )
     if model.stages != 1:
         raise ValueError(f"the model must start with 1 active stage, it has {model.stages}")
-    length = int(stage_kwargs.get("length", 20))
-    supervise = str(stage_kwargs.get("supervise", "all"))
+    check_int("eval_size", eval_size, 1)
+    check_generator("generator", generator)
+    if progress is not None and not callable(getattr(progress, "update", None)):
+        raise ValueError(f"progress must be None or a tqdm bar (with .update), got {progress!r}")
+    allowed = {"criterion", "max_steps", "batch_size", "length", "lr", "eval_every", "supervise"}
+    unknown = sorted(set(stage_kwargs) - allowed)
+    if unknown:
+        raise ValueError(f"unknown stage arguments {unknown}; allowed: {sorted(allowed)}")
+    _check_stage_args(**stage_kwargs)  # before the eval batch is drawn from generator
+    length = stage_kwargs.get("length", 20)
+    supervise = stage_kwargs.get("supervise", "all")
+    _check_long_enough(length, orders)
     device = next(model.parameters()).device
     x_eval, y_eval = nparity_batch(eval_size, length, orders, generator, device, supervise)
     results = []
@@ -549,8 +645,9 @@ def perturbed_copy(
     exactly the fraction σ of its own norm, whatever its size. Only existing connections are
     perturbed: the zero blocks between non-neighbouring modules stay zero.
     """
-    if sigma < 0:
-        raise ValueError(f"sigma must be non-negative, got {sigma!r}")
+    _check_model(model)
+    check_float("sigma", sigma, 0.0, finite=True)
+    check_generator("generator", generator)
     noisy = copy.deepcopy(model)
     for w in noisy.recurrent_weights():
         direction = torch.randn(w.shape, generator=generator).to(w.device)
@@ -558,13 +655,21 @@ def perturbed_copy(
     return noisy
 
 
-def _check_curve_args(model: _GrowingRNN, orders: Sequence[int], draws: int) -> list[int]:
+def _check_curve_args(
+    model: _GrowingRNN,
+    orders: Sequence[int],
+    draws: int,
+    n: int = 1,
+    generator: torch.Generator | None = None,
+) -> list[int]:
     """The curves score the last head on the last task: ``orders`` must match the active heads."""
+    _check_model(model)
     orders = _check_orders(orders)
     if len(orders) != model.stages:
         raise ValueError(f"{len(orders)} orders for a network with {model.stages} active heads")
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise ValueError(f"draws must be a positive integer, got {draws!r}")
+    check_int("draws", draws, 1)
+    check_int("n", n, 1)
+    check_generator("generator", generator)
     return orders
 
 
@@ -580,7 +685,9 @@ def _last_head_curve(
     generator: torch.Generator | None,
 ) -> list[float]:
     """Per level, the mean of ``score(level, x, y)`` over ``draws`` fresh batches of ``n`` streams."""
-    orders = _check_curve_args(model, orders, draws)
+    orders = _check_curve_args(model, orders, draws, n, generator)
+    check_int("length", length, 1)
+    _check_long_enough(length, orders)
     device = next(model.parameters()).device
     curve = []
     for level in levels:
@@ -606,6 +713,9 @@ def noise_curve(
 
     Each σ is averaged over ``draws`` noise draws, each scored on its own fresh batch of ``n`` streams.
     """
+    sigmas = check_list("sigmas", sigmas, "a list of noise levels >= 0")
+    for i, sigma in enumerate(sigmas):
+        check_float(f"sigmas[{i}]", sigma, 0.0, finite=True)
 
     def noisy(sigma: float, x: torch.Tensor, y: torch.Tensor) -> float:
         return head_accuracies(perturbed_copy(model, sigma, generator), x, y)[-1]
@@ -630,9 +740,10 @@ def ablation_curve(
     A silenced unit is held at zero at every step (its output reaches nobody). Each fraction is
     averaged over ``draws`` random choices of units.
     """
-    for fraction in fractions:
-        if not 0.0 <= fraction <= 1.0:
-            raise ValueError(f"fractions must lie in [0, 1], got {fraction!r}")
+    fractions = check_list("fractions", fractions, "a list of fractions in [0, 1]")
+    for i, fraction in enumerate(fractions):
+        check_float(f"fractions[{i}]", fraction, 0.0, 1.0)
+    _check_model(model)
     hidden = model.hidden_size
 
     def silenced(fraction: float, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -659,14 +770,18 @@ def length_curve(
 
     Trained on short streams, does the network still compute parity after many more steps?
     """
-    orders = _check_curve_args(model, orders, 1)
-    device = next(model.parameters()).device
-    curve = []
-    for length in lengths:
+    orders = _check_curve_args(model, orders, 1, n, generator)
+    check_int("window", window, 1)
+    lengths = check_list("lengths", lengths, "a list of sequence lengths")
+    for i, length in enumerate(lengths):
+        check_int(f"lengths[{i}]", length)
         if length < max(window, max(orders)):
             raise ValueError(
                 f"lengths must be at least window={window} and the largest order, got {length}"
             )
+    device = next(model.parameters()).device
+    curve = []
+    for length in lengths:
         x, y = nparity_batch(n, length, orders, generator, device)
         y_end = y.clone()
         y_end[..., : length - window] = IGNORE  # score the last `window` steps only

@@ -26,6 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.masked import MaskedMixin
+from helpers.params import (
+    check_float,
+    check_generator,
+    check_int,
+    check_list,
+    check_tensor,
+    check_type,
+)
 
 __all__ = [
     "PlaceCells",
@@ -53,14 +61,10 @@ class PlaceCells(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(n_cells, int) or isinstance(n_cells, bool) or n_cells < 3:
-            raise ValueError(
-                f"n_cells must be an integer >= 3 (3 cells are decoded), got {n_cells!r}"
-            )
-        if not sigma > 0:
-            raise ValueError(f"sigma must be a positive width in metres, got {sigma!r}")
-        if not box > 0:
-            raise ValueError(f"box must be a positive side length in metres, got {box!r}")
+        check_int("n_cells", n_cells, 3)  # 3 cells are decoded
+        check_float("sigma", sigma, 0.0, low_open=True, finite=True)  # a width in metres
+        check_float("box", box, 0.0, low_open=True, finite=True)  # a side length in metres
+        check_generator("generator", generator)
         self.sigma, self.box = float(sigma), float(box)
         centres = (torch.rand(n_cells, 2, generator=generator) - 0.5) * box  # uniform in the box
         self.register_buffer("centres", centres)
@@ -71,6 +75,7 @@ class PlaceCells(nn.Module):
 
     def forward(self, positions: torch.Tensor) -> torch.Tensor:
         """p_k(x) = softmax_k(-|x - c_k|^2 / (2 sigma^2)) for positions (..., 2) → (..., n_cells)."""
+        check_tensor("positions", positions, min_dim=1)
         if positions.shape[-1] != 2:
             raise ValueError(
                 f"positions must end in a dimension of size 2 (x, y), got {tuple(positions.shape)}"
@@ -80,10 +85,19 @@ class PlaceCells(nn.Module):
 
     def decode(self, activity: torch.Tensor, k: int = 3) -> torch.Tensor:
         """Position read out from activity (..., n_cells): the mean centre of the ``k`` most active cells."""
-        if not 1 <= k <= self.n_cells:
-            raise ValueError(f"k must lie in [1, {self.n_cells}], got {k!r}")
+        check_int("k", k, 1, self.n_cells)
+        self.check_activity("activity", activity)
         top = activity.topk(k, dim=-1).indices  # (..., k)
         return self.centres[top].mean(-2)  # (..., 2)
+
+    def check_activity(self, name: str, activity: torch.Tensor) -> None:
+        """Raise ValueError unless ``activity`` is a tensor (..., n_cells) (logits or probabilities)."""
+        check_tensor(name, activity, min_dim=1)
+        if activity.shape[-1] != self.n_cells:
+            raise ValueError(
+                f"{name} must end in a dimension of size n_cells={self.n_cells}, "
+                f"got {tuple(activity.shape)}"
+            )
 
 
 @dataclass
@@ -140,13 +154,11 @@ def make_walks(
     reverse that velocity component), so dt × the velocities always sum exactly to the position.
     """
     for name, value in (("n", n), ("steps", steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_int(name, value, 1)
     for name, value in (("box", box), ("dt", dt), ("speed_scale", speed_scale)):
-        if not value > 0:
-            raise ValueError(f"{name} must be positive, got {value!r}")
-    if turn_sd < 0:
-        raise ValueError(f"turn_sd must be non-negative, got {turn_sd!r}")
+        check_float(name, value, 0.0, low_open=True, finite=True)
+    check_float("turn_sd", turn_sd, 0.0, finite=True)
+    check_generator("generator", generator)
     half = box / 2
     position = (torch.rand(n, 2, generator=generator) - 0.5) * box
     heading = torch.rand(n, generator=generator) * 2 * math.pi
@@ -173,6 +185,7 @@ def make_walks(
 
 
 def _check_walks(x: torch.Tensor) -> None:
+    check_tensor("x", x)
     if x.dim() != 3 or x.shape[-1] != 2 or x.shape[1] < 2:
         raise ValueError(
             f"x must have shape (N, T + 1, 2) with T >= 1 (start, then steps), got {tuple(x.shape)}"
@@ -191,8 +204,8 @@ class PathIntegrationRNN(nn.Module):
 
     def __init__(self, place_cells: PlaceCells, hidden_size: int = 64) -> None:
         super().__init__()
-        if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
-            raise ValueError(f"hidden_size must be a positive integer, got {hidden_size!r}")
+        check_type("place_cells", place_cells, PlaceCells, "a PlaceCells module")
+        check_int("hidden_size", hidden_size, 1)
         self.place_cells = place_cells
         n_cells = place_cells.n_cells
         self.encoder = nn.Linear(n_cells, hidden_size, bias=False)  # W_enc: start code -> h_0
@@ -225,8 +238,25 @@ class PathIntegrationRNN(nn.Module):
 
     def loss(self, logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Cross-entropy between predicted and true place-cell distributions, -Σ_k p_k log q_k, averaged."""
+        _check_loss_args(self.place_cells, logits, positions, members=None)
         targets = self.place_cells(positions)  # (N, T, n_cells)
         return F.cross_entropy(logits.flatten(0, -2), targets.flatten(0, -2))
+
+
+def _check_loss_args(
+    place_cells: PlaceCells, logits: torch.Tensor, positions: torch.Tensor, members: int | None
+) -> None:
+    """logits (N, T, n_cells), or (M, N, T, n_cells) for ``members`` M, and positions (N, T, 2)."""
+    place_cells.check_activity("logits", logits)
+    check_tensor("positions", positions, dim=3)
+    expected = (*positions.shape[:-1], place_cells.n_cells)
+    if members is not None:
+        expected = (members, *expected)
+    if positions.shape[-1] != 2 or logits.shape != expected:
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and positions {tuple(positions.shape)} do not match: "
+            f"positions must be (N, T, 2) and logits {'(M, ' if members else '('}N, T, n_cells)"
+        )
 
 
 class PathIntegrationEnsemble(nn.Module):
@@ -245,7 +275,7 @@ class PathIntegrationEnsemble(nn.Module):
 
     def __init__(self, members: Sequence[PathIntegrationRNN]) -> None:
         super().__init__()
-        members = list(members)
+        members = check_list("members", members, "a non-empty list of PathIntegrationRNN")
         if not members or not all(isinstance(m, PathIntegrationRNN) for m in members):
             raise ValueError("members must be a non-empty list of PathIntegrationRNN")
         first = members[0]
@@ -280,6 +310,7 @@ class PathIntegrationEnsemble(nn.Module):
 
     def loss(self, logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Σ_m of member m's cross-entropy (each a mean over walks and steps, as ``PathIntegrationRNN.loss``)."""
+        _check_loss_args(self.place_cells, logits, positions, members=len(self.members))
         targets = self.place_cells(positions)  # (N, T, P), the same for every member
         per_member = -(targets * logits.log_softmax(dim=-1)).sum(-1).mean(dim=(1, 2))  # (M,)
         return per_member.sum()
@@ -288,6 +319,10 @@ class PathIntegrationEnsemble(nn.Module):
 @torch.no_grad()
 def decoded_errors(model: nn.Module, walks: Walks, batch_size: int = 1024) -> list[float]:
     """Decoded position error (m) on ``walks`` of each member of an ensemble (or of one model: a 1-list)."""
+    allowed = (PathIntegrationRNN, PathIntegrationEnsemble)
+    check_type("model", model, allowed, "a PathIntegrationRNN or PathIntegrationEnsemble")
+    check_type("walks", walks, Walks, "a Walks (from make_walks)")
+    check_int("batch_size", batch_size, 1)
     was_training = model.training
     model.eval()
     device = model.place_cells.centres.device
@@ -307,9 +342,13 @@ def decoded_errors(model: nn.Module, walks: Walks, batch_size: int = 1024) -> li
 
 def decoded_error(logits: torch.Tensor, positions: torch.Tensor, place_cells: PlaceCells) -> float:
     """Mean distance (m) between the true positions and the top-3 decoded ones (the paper's metric)."""
-    if logits.shape[:-1] != positions.shape[:-1]:
+    check_type("place_cells", place_cells, PlaceCells, "a PlaceCells module")
+    place_cells.check_activity("logits", logits)
+    check_tensor("positions", positions, min_dim=1)
+    if positions.shape[-1] != 2 or logits.shape[:-1] != positions.shape[:-1]:
         raise ValueError(
-            f"logits {tuple(logits.shape)} and positions {tuple(positions.shape)} disagree on (N, T)"
+            f"logits {tuple(logits.shape)} and positions {tuple(positions.shape)} do not match: "
+            "positions must be (N, T, 2) and logits (N, T, n_cells)"
         )
     decoded = place_cells.decode(logits.to(place_cells.centres.device))
     return (decoded - positions.to(decoded.device)).norm(dim=-1).mean().item()

@@ -30,6 +30,9 @@ __all__ = [
     "check_type",
     "check_module",
     "check_tensor",
+    "check_list",
+    "check_callable",
+    "check_generator",
 ]
 
 
@@ -138,6 +141,35 @@ def check_tensor(
             f"parameter {name} must have at least {min_dim} dimension(s), "
             f"got shape {tuple(value.shape)}"
         )
+    return value
+
+
+def check_list(name: str, value: Any, what: str = "a list", min_len: int = 0) -> list[Any]:
+    """``value`` as a list if it is a list, tuple or other sequence (not a string, not a tensor).
+
+    A string would otherwise be taken apart letter by letter and an int would fail deep inside a
+    loop; both raise ``ParameterTypeError`` here. ``min_len=1`` also rejects an empty sequence.
+    """
+    if isinstance(value, (str, bytes, torch.Tensor)) or not isinstance(value, Sequence):
+        raise ParameterTypeError(f"parameter {name} must be {what}, got {type(value).__name__}")
+    if len(value) < min_len:
+        raise ValueError(
+            f"parameter {name} must be {what} with at least {min_len} entries, got {value!r}"
+        )
+    return list(value)
+
+
+def check_callable(name: str, value: Any, what: str = "a function") -> Any:
+    """``value`` if it can be called; otherwise ParameterTypeError saying ``what``."""
+    if not callable(value):
+        raise ParameterTypeError(f"parameter {name} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def check_generator(name: str, value: Any) -> torch.Generator | None:
+    """``value`` if it is a ``torch.Generator`` or None; never draws from it."""
+    if value is not None:
+        check_type(name, value, torch.Generator, "a torch.Generator or None")
     return value
 
 

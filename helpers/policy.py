@@ -34,6 +34,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from helpers.params import (
+    ParameterTypeError,
+    check_callable,
+    check_float,
+    check_generator,
+    check_int,
+    check_list,
+    check_tensor,
+    check_type,
+)
 from helpers.train import progress_enabled
 
 __all__ = [
@@ -83,6 +93,22 @@ def linear_layers(model: nn.Module) -> list[int]:
     return [i for i, m in enumerate(sequential_of(model)) if isinstance(m, nn.Linear)]
 
 
+def _some_linear_layers(model: nn.Module) -> list[int]:
+    """``linear_layers(model)``, raising ValueError when there is none (nothing to describe)."""
+    positions = linear_layers(model)
+    if not positions:
+        raise ValueError("model has no nn.Linear layers; allowed: an MLP or a Sequential of Linear")
+    return positions
+
+
+def _positions(name: str, positions: Any) -> list[int]:
+    """A list of layer positions (integers), checked before anything is built from it."""
+    positions = check_list(name, positions, "a list of layer positions (integers)")
+    for i, p in enumerate(positions):
+        check_int(f"{name}[{i}]", p, 0)
+    return positions
+
+
 def removable_layers(model: nn.Module) -> list[int]:
     """Positions of the Linear layers that can be removed without breaking shapes.
 
@@ -111,7 +137,10 @@ def layer_descriptors(model: nn.Module, positions: Sequence[int]) -> torch.Tenso
     Returns shape (L, 4) on the model's device.
     """
     layers = sequential_of(model)
-    all_linear = linear_layers(model)
+    all_linear = _some_linear_layers(model)
+    positions = _positions("positions", positions)
+    if not positions:
+        raise ValueError("positions must name at least one Linear layer, got []")
     unknown = [p for p in positions if p not in all_linear]
     if unknown:
         raise ValueError(
@@ -145,7 +174,12 @@ def remove_layers(
     removed Linear layer takes its activation (the module after it) with it. The student inherits
     the teacher's weights for everything it keeps.
     """
-    positions = removable_layers(model) if positions is None else list(positions)
+    positions = removable_layers(model) if positions is None else _positions("positions", positions)
+    if isinstance(keep, torch.Tensor):
+        keep = keep.tolist()
+    keep = check_list("keep", keep, "a list of 0/1 (REMOVE/KEEP) or booleans")
+    if any(k not in (0, 1) for k in keep):
+        raise ValueError(f"keep must hold only 0/1 or False/True (REMOVE/KEEP), got {keep!r}")
     if len(keep) != len(positions):
         raise ValueError(
             f"keep has {len(keep)} entries but there are {len(positions)} removable layers"
@@ -177,7 +211,10 @@ def shrink_layers(model: nn.Module, ratios: Sequence[float]) -> nn.Module:
     the next Linear layer keeps the matching input columns. (The official code truncates tensors
     instead; keeping the strongest units loses less of what the student inherits.)
     """
-    positions = linear_layers(model)
+    positions = _some_linear_layers(model)
+    ratios = check_list("ratios", ratios, "a list of width ratios in (0, 1]")
+    for i, r in enumerate(ratios):
+        check_float(f"ratios[{i}]", r)
     if len(ratios) != len(positions) - 1:
         raise ValueError(
             f"ratios has {len(ratios)} entries; want one per hidden layer ({len(positions) - 1})"
@@ -218,6 +255,8 @@ def _linear_from(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
 # --- the reward -------------------------------------------------------------------------------
 def compression(student_params: int, teacher_params: int) -> float:
     """N2N's relative compression ``C = 1 − #params(student) / #params(teacher)`` (0: none, → 1: all)."""
+    check_float("student_params", student_params)
+    check_float("teacher_params", teacher_params)
     if teacher_params <= 0:
         raise ValueError(f"teacher_params must be positive, got {teacher_params!r}")
     if not 0 < student_params <= teacher_params:
@@ -237,6 +276,7 @@ def n2n_reward(
     favours students that are small *and* nearly as accurate as the teacher.
     """
     for name, value in (("student_acc", student_acc), ("teacher_acc", teacher_acc)):
+        check_float(name, value)
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
     if teacher_acc == 0:
@@ -256,6 +296,8 @@ class MovingAverageBaseline:
     """
 
     def __init__(self, decay: float | None = 0.8) -> None:
+        if decay is not None:
+            check_float("decay", decay)
         if decay is not None and not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must lie in [0, 1) or be None (plain mean), got {decay!r}")
         self.decay = decay
@@ -264,7 +306,7 @@ class MovingAverageBaseline:
 
     def update(self, rewards: Sequence[float] | torch.Tensor) -> float:
         """Fold in one iteration's rewards; return the new ``b``."""
-        mean = float(torch.as_tensor(rewards, dtype=torch.float64).mean())
+        mean = float(_rewards(rewards, torch.float64).mean())
         if math.isnan(mean):
             raise ValueError("rewards must be a non-empty sequence of numbers")
         self.updates += 1
@@ -276,6 +318,22 @@ class MovingAverageBaseline:
             # b ← d·b + (1 − d)·mean(R)
             self.value = self.decay * self.value + (1.0 - self.decay) * mean
         return self.value
+
+
+def _rewards(rewards: Any, dtype: torch.dtype, device: Any = None) -> torch.Tensor:
+    """``rewards`` (a sequence of numbers or a tensor) as a tensor; else a clear error."""
+    if isinstance(rewards, (str, bytes)) or (
+        isinstance(rewards, Sequence) and any(isinstance(r, (str, bytes)) for r in rewards)
+    ):
+        raise ParameterTypeError(
+            f"parameter rewards must be a sequence of numbers, got {rewards!r}"
+        )
+    try:
+        return torch.as_tensor(rewards, dtype=dtype, device=device)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ParameterTypeError(
+            f"parameter rewards must be a sequence of numbers, got {rewards!r}"
+        ) from err
 
 
 # --- the policy -------------------------------------------------------------------------------
@@ -308,11 +366,23 @@ class LayerPolicy(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, descriptors: torch.Tensor) -> torch.Tensor:
-        if descriptors.dim() != 2 or descriptors.shape[1] != self.lstm.input_size:
+    def check_descriptors(self, descriptors: torch.Tensor) -> None:
+        """Raise ValueError unless ``descriptors`` is a float tensor (layers >= 1, descriptor_size)."""
+        check_tensor("descriptors", descriptors)
+        if (
+            descriptors.dim() != 2
+            or descriptors.shape[1] != self.lstm.input_size
+            or descriptors.shape[0] == 0
+        ):
             raise ValueError(
-                f"descriptors must have shape (layers, {self.lstm.input_size}), got {tuple(descriptors.shape)}"
+                f"descriptors must have shape (layers, {self.lstm.input_size}) with at least one "
+                f"layer, got {tuple(descriptors.shape)}"
             )
+        if not descriptors.is_floating_point():
+            raise ValueError(f"descriptors must be floating point, got dtype {descriptors.dtype}")
+
+    def forward(self, descriptors: torch.Tensor) -> torch.Tensor:
+        self.check_descriptors(descriptors)
         hidden, _ = self.lstm(descriptors.unsqueeze(0))  # (1, L, 2H): both directions concatenated
         return self.head(hidden.squeeze(0))  # (L, num_choices)
 
@@ -327,8 +397,8 @@ class LayerPolicy(nn.Module):
 
         Sampling uses ``generator`` on the CPU, so a seed gives the same rollouts on every device.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        check_int("n", n, 1)
+        check_generator("generator", generator)
         log_probs = self(descriptors).log_softmax(dim=-1)  # (L, C)
         choices = torch.multinomial(
             log_probs.detach().exp().cpu(), n, replacement=True, generator=generator
@@ -346,7 +416,9 @@ def reinforce_loss(
     Each rollout is reinforced with its *own* advantage ``R_i − b``. (The official code uses the
     iteration's mean reward for every rollout, which gives every sampled choice the same credit.)
     """
-    rewards = torch.as_tensor(rewards, dtype=log_probs.dtype, device=log_probs.device)
+    check_tensor("log_probs", log_probs)
+    check_float("baseline", baseline)
+    rewards = _rewards(rewards, log_probs.dtype, log_probs.device)
     if log_probs.dim() != 1 or rewards.shape != log_probs.shape:
         raise ValueError(
             f"log_probs and rewards must be vectors of the same length, got {tuple(log_probs.shape)} "
@@ -354,6 +426,17 @@ def reinforce_loss(
         )
     advantages = rewards - baseline  # R_i − b
     return -(advantages * log_probs).mean()  # −(1/m) Σ (R_i − b) log π(a_i)
+
+
+def _scored(result: Any, choices: tuple[int, ...]) -> dict[str, Any]:
+    """What ``score`` returned, as a dict; ValueError unless it holds a number under 'reward'."""
+    if not isinstance(result, Mapping) or "reward" not in result:
+        raise ValueError(
+            f"score must return a mapping with a 'reward' number; for choices {choices} it "
+            f"returned {result!r}"
+        )
+    check_float("score(...)['reward']", result["reward"])
+    return dict(result)
 
 
 # --- the search loop --------------------------------------------------------------------------
@@ -404,9 +487,17 @@ def reinforce_search(
     ``reinforce_loss`` with advantages ``R_i − b``, where ``b`` summarises the *past* iterations (the
     first iteration uses its own mean reward); then fold this iteration's rewards into ``b``.
     """
+    check_type("policy", policy, LayerPolicy, "a LayerPolicy")
+    policy.check_descriptors(descriptors)
+    check_callable("score", score, "a function of a choices tuple returning {'reward': ...}")
     for name, value in (("iterations", iterations), ("rollouts", rollouts)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_int(name, value, 1)
+    check_float("lr", lr, 0.0, low_open=True, finite=True)
+    if baseline is not None:
+        check_type("baseline", baseline, MovingAverageBaseline, "a MovingAverageBaseline or None")
+    check_generator("generator", generator)
+    if cache_key is not None:
+        check_callable("cache_key", cache_key, "a function of a choices tuple, or None")
     baseline = baseline or MovingAverageBaseline()
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
     history = SearchHistory()
@@ -422,7 +513,7 @@ def reinforce_search(
             if key not in history.students:
                 shared = cache_key(key) if cache_key is not None else key
                 if shared not in cache:
-                    cache[shared] = dict(score(key))
+                    cache[shared] = _scored(score(key), key)
                 history.students[key] = cache[shared]
             rewards.append(float(history.students[key]["reward"]))
         b = baseline.value if baseline.value is not None else sum(rewards) / len(rewards)

@@ -44,6 +44,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.params import (
+    ParameterTypeError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_module,
+    check_tensor,
+)
+
 __all__ = [
     "METHODS",
     "GRANULARITIES",
@@ -68,39 +77,55 @@ Granularity = Literal["row", "tensor"]
 
 
 # --- checks -------------------------------------------------------------------------------------
-def _check_bits(bits: int | None) -> None:
-    if bits is None:
+def _check_bits(bits: int | None, name: str = "bits", allow_none: bool = True) -> None:
+    if bits is None and allow_none:
         return
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
-        raise ValueError(
-            f"bits must be None (keep float values) or an integer in [1, 16], got {bits!r}"
-        )
+    allowed = "None (keep float values) or an integer" if allow_none else "an integer"
+    message = f"{name} must be {allowed} in [1, 16], got {bits!r}"
+    if isinstance(bits, bool) or not isinstance(bits, int):
+        raise ParameterTypeError(message)
+    if not 1 <= bits <= 16:
+        raise ValueError(message)
+
+
+def _check_number(name: str, value: float, allowed: str) -> None:
+    """A plain int or float (bools, strings and tensors are a ParameterTypeError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterTypeError(f"{name} must be {allowed}, got {value!r}")
 
 
 def _check_sparsity(sparsity: float) -> None:
-    if (
-        isinstance(sparsity, bool)
-        or not isinstance(sparsity, (int, float))
-        or not 0.0 <= sparsity < 1.0
-    ):
+    _check_number("sparsity", sparsity, "a number in [0, 1)")
+    if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
 
 
 def _check_lam(lam: float) -> None:
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
+    _check_number("lam", lam, "a non-negative number")
+    if not lam >= 0:
         raise ValueError(f"lam must be a non-negative number, got {lam!r}")
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    check_choice(name, value, allowed)
+
+
+def _check_x(name: str, x: torch.Tensor) -> None:
+    """A non-empty floating-point tensor with at least one dimension (what a quantizer takes)."""
+    check_tensor(name, x)
+    if x.dim() == 0:
+        raise ValueError(f"cannot quantize a 0-d tensor; give {name} as a vector or a matrix")
+    if x.numel() == 0 or not x.is_floating_point():
+        raise ValueError(
+            f"{name} must be a non-empty floating-point tensor, got shape {tuple(x.shape)} "
+            f"and dtype {x.dtype}"
+        )
 
 
 def _stat_dims(x: torch.Tensor, granularity: Granularity) -> tuple[int, ...]:
     """The dimensions a statistic averages over: all but the first (per row), or all (per tensor)."""
     _check_choice("granularity", granularity, GRANULARITIES)
-    if x.dim() == 0:
-        raise ValueError("cannot quantize a 0-d tensor; give a vector or a matrix")
+    _check_x("x", x)
     if granularity == "row" and x.dim() >= 2:
         return tuple(range(1, x.dim()))
     return tuple(range(x.dim()))
@@ -109,6 +134,12 @@ def _stat_dims(x: torch.Tensor, granularity: Granularity) -> tuple[int, ...]:
 # --- stage 2: rounding as additive noise ------------------------------------------------------------
 def straight_through(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     """Forward ``x_hat``, backward the identity: x + sg(x_hat - x), the straight-through estimator."""
+    check_tensor("x", x)
+    check_tensor("x_hat", x_hat)
+    if x_hat.shape != x.shape:
+        raise ValueError(
+            f"x_hat must have the shape of x {tuple(x.shape)}, got {tuple(x_hat.shape)}"
+        )
     return x + (x_hat - x).detach()
 
 
@@ -119,7 +150,8 @@ def grid_round(v: torch.Tensor, bits: int) -> torch.Tensor:
     One bit gives sign(v) / 2, two bits {-1.5, -0.5, 0.5, 1.5}. A mid-rise grid uses every one of
     the 2^b codes (a symmetric grid with a zero level wastes one).
     """
-    _check_bits(bits)
+    check_tensor("v", v)
+    _check_bits(bits, allow_none=False)
     top = (2**bits - 1) / 2  # the outermost level
     return torch.clamp(torch.floor(v) + 0.5, -top, top)  # q = floor(v) + 1/2, clipped
 
@@ -130,6 +162,8 @@ def noisy_round(v: torch.Tensor, bits: int) -> torch.Tensor:
     The paper's stage 2. Its value is ``grid_round(v)`` and dq/dv = 1: exactly the STE of rounding.
     What differs between the methods is what stage 3 does with ``q``.
     """
+    check_tensor("v", v)
+    _check_bits(bits, allow_none=False)
     return v + (grid_round(v, bits) - v).detach()  # δ = round(v) - v, detached
 
 
@@ -143,6 +177,7 @@ def magnitude_mask(
     by ``topk``). ``sparsity=0`` keeps everything.
     """
     _check_sparsity(sparsity)
+    _stat_dims(x, granularity)  # checks x and granularity
     if sparsity == 0:
         return torch.ones_like(x)
     per_row = len(_stat_dims(x, granularity)) < x.dim()
@@ -176,7 +211,8 @@ def prequantize(
     nothing is clipped). The range statistics are constants for autograd: they only place the grid.
     Statistics per row or per tensor (``granularity``).
     """
-    _check_bits(bits)
+    _check_bits(bits, allow_none=False)
+    check_bool("affine", affine)
     dims = _stat_dims(x, granularity)
     xd = x.detach()
     b_f = (
@@ -191,6 +227,8 @@ def prequantize(
 
 def inverse_prequantize(q: torch.Tensor, s_f: torch.Tensor, b_f: torch.Tensor) -> torch.Tensor:
     """f^-1(q) = s_f q + b_f: the usual dequantizer of fake quantization (what STE training uses)."""
+    for name, value in (("q", q), ("s_f", s_f), ("b_f", b_f)):
+        check_tensor(name, value)
     return s_f * q + b_f
 
 
@@ -212,6 +250,9 @@ def ridge_dequantize(
     the least-squares fit (for one bit, XNOR-Net's scale mean|x - x̄|).
     """
     _check_lam(lam)
+    check_bool("affine", affine)
+    _check_x("q", q)
+    _check_x("x", x)
     if q.shape != x.shape:
         raise ValueError(f"q has shape {tuple(q.shape)} but x has shape {tuple(x.shape)}")
     dims = _stat_dims(x, granularity)
@@ -250,9 +291,11 @@ def fake_quantize(
     - sparsity only:  f = x / σ, linear g (zeros stay zero), σ of the dense tensor;
     - both:           linear f and g on the kept weights, zeros stay zero.
     """
+    _check_x("x", x)
     _check_bits(bits)
     _check_sparsity(sparsity)
     _check_choice("method", method, METHODS)
+    _check_lam(lam)
     _check_choice("granularity", granularity, GRANULARITIES)
     if bits is None and sparsity == 0:
         return x
@@ -285,6 +328,29 @@ def fake_quantize(
     return straight_through(x, x_hat)
 
 
+def _check_layer_args(in_features: int, out_features: int, bias: bool) -> None:
+    check_int("in_features", in_features, 1)
+    check_int("out_features", out_features, 1)
+    check_bool("bias", bias)
+
+
+def _check_spec(
+    bits: int | None = None,
+    sparsity: float = 0.0,
+    method: Method = "ste",
+    lam: float = 0.01,
+    granularity: Granularity = "row",
+    act_bits: int | None = None,
+) -> None:
+    """The checks of ``QuantizedLinear``'s quantization arguments (``to_quantized`` runs them first)."""
+    _check_bits(bits)
+    _check_bits(act_bits, "act_bits")
+    _check_sparsity(sparsity)
+    _check_choice("method", method, METHODS)
+    _check_lam(lam)
+    _check_choice("granularity", granularity, GRANULARITIES)
+
+
 # --- layers ----------------------------------------------------------------------------------------
 class QuantizedLinear(nn.Linear):
     """``nn.Linear`` whose weight is fake-quantized (and/or sparsified) in every forward pass.
@@ -307,13 +373,9 @@ class QuantizedLinear(nn.Linear):
         granularity: Granularity = "row",
         act_bits: int | None = None,
     ) -> None:
-        super().__init__(in_features, out_features, bias=bias)
-        _check_bits(bits)
-        _check_bits(act_bits)
-        _check_sparsity(sparsity)
-        _check_choice("method", method, METHODS)
-        _check_lam(lam)
-        _check_choice("granularity", granularity, GRANULARITIES)
+        _check_layer_args(in_features, out_features, bias)
+        _check_spec(bits, sparsity, method, lam, granularity, act_bits)
+        super().__init__(in_features, out_features, bias=bias)  # draws the initial weights
         self.bits = bits
         self.sparsity = sparsity
         self.method = method
@@ -340,6 +402,12 @@ class QuantizedLinear(nn.Linear):
         return fake_quantize(x, self.act_bits, 0.0, self.method, lam=self.lam, granularity="row")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, min_dim=1)
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"x must end in a dimension of size in_features={self.in_features}, "
+                f"got {tuple(x.shape)}"
+            )
         return F.linear(self.quantized_input(x), self.quantized_weight(), self.bias)
 
     def extra_repr(self) -> str:
@@ -357,6 +425,29 @@ def to_quantized(model: nn.Module, float_first_input: bool = True, **spec: objec
     the first layer's input (the data) stays in float unless ``float_first_input=False``, as is
     usual for binary networks.
     """
+    check_module("model", model)
+    check_bool("float_first_input", float_first_input)
+    allowed = ("bits", "sparsity", "method", "lam", "granularity", "act_bits")
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown quantization arguments {unknown} in spec; allowed: {allowed}")
+    _check_spec(**spec)
+    if isinstance(model, nn.Linear):
+        raise ValueError(
+            "model is itself a Linear layer; allowed: a model that contains Linear layers"
+        )
+    if not any(isinstance(m, nn.Linear) for m in model.modules()):
+        raise ValueError(f"model {type(model).__name__} has no nn.Linear layer to quantize")
+    _replace_linear(model, spec)
+    if float_first_input and spec.get("act_bits") is not None:
+        layers = quantized_layers(model)
+        if layers:
+            layers[0][1].act_bits = None
+    return model
+
+
+def _replace_linear(model: nn.Module, spec: dict[str, object]) -> None:
+    """Replace every ``nn.Linear`` below ``model`` in place, depth first in module order."""
     for name, child in list(model.named_children()):
         if isinstance(child, nn.Linear) and not isinstance(child, QuantizedLinear):
             new = QuantizedLinear(
@@ -368,14 +459,10 @@ def to_quantized(model: nn.Module, float_first_input: bool = True, **spec: objec
                     new.bias.copy_(child.bias)
             setattr(model, name, new)
         else:
-            to_quantized(child, float_first_input=False, **spec)
-    if float_first_input and spec.get("act_bits") is not None:
-        layers = quantized_layers(model)
-        if layers:
-            layers[0][1].act_bits = None
-    return model
+            _replace_linear(child, spec)
 
 
 def quantized_layers(model: nn.Module) -> list[tuple[str, QuantizedLinear]]:
     """(name, layer) for every ``QuantizedLinear`` of ``model``."""
+    check_module("model", model)
     return [(n, m) for n, m in model.named_modules() if isinstance(m, QuantizedLinear)]

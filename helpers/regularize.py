@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from helpers.masks import prunable_weights
+from helpers.params import check_float
 
 __all__ = ["soft_mask_l1", "SoftMaskL1"]
 
@@ -50,9 +51,7 @@ class SoftMaskL1:
     """
 
     def __init__(self, lam: float) -> None:
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
-            raise ValueError(f"lam must be a non-negative number, got {lam!r}")
-        self.lam = float(lam)
+        self.lam = check_float("lam", lam, 0.0, finite=True)  # a non-negative number
 
     def extra_loss(self, model: nn.Module) -> torch.Tensor:
         """lam * sum of the soft masks (a scalar tensor on the model's device)."""

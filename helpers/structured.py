@@ -33,13 +33,24 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from helpers.params import (
+    ParameterTypeError,
+    check_bool,
+    check_float,
+    check_int,
+    check_list,
+    check_module,
+    check_tensor,
+    check_type,
+)
 
 __all__ = [
     "ChannelGate",
@@ -96,15 +107,17 @@ class ChannelGate(nn.Module):
         sampling: bool = True,
     ) -> None:
         super().__init__()
-        if isinstance(num_units, bool) or not isinstance(num_units, int) or num_units < 1:
-            raise ValueError(f"num_units must be a positive integer, got {num_units!r}")
-        logits = torch.as_tensor(init, dtype=torch.float32)
+        check_int("num_units", num_units, 1)
+        check_bool("sampling", sampling)
+        logits = _as_numbers("init", init, f"a number or {num_units} numbers").to(torch.float32)
         if logits.dim() == 0:
             logits = logits.expand(num_units)
         if logits.shape != (num_units,):
             raise ValueError(
                 f"init must be a number or {num_units} numbers, got shape {tuple(logits.shape)}"
             )
+        if not bool(torch.isfinite(logits).all()):
+            raise ValueError(f"init must hold finite numbers, got {init!r}")
         self.logits = nn.Parameter(logits.clone())
         self.sampling = bool(sampling)
         self.register_buffer("temperature", torch.ones(num_units))
@@ -139,6 +152,7 @@ class ChannelGate(nn.Module):
         return p * q  # m = sigmoid(beta s) * q
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x)
         if self.num_units == 1:  # a layer gate: one number scales the whole input
             return x * self.gate()
         if x.dim() < 2 or x.shape[1] != self.num_units:
@@ -154,27 +168,48 @@ class ChannelGate(nn.Module):
         After ``t_j`` steps in which unit ``j`` was sampled, ``beta_j = rate ** t_j``: a unit used in
         every step follows CS's exponential schedule, a unit never used keeps ``beta = 1``.
         """
-        if not rate >= 1.0:
-            raise ValueError(f"rate must be >= 1 (temperatures only grow), got {rate!r}")
+        check_float("rate", rate, 1.0, finite=True)  # temperatures only grow
         if not bool(self.fixed):
             self.temperature.mul_(rate**self.last_sample)
 
     @torch.no_grad()
     def fix_(self, keep: torch.Tensor) -> None:
         """Freeze the gate to the hard 0/1 mask ``keep``: the logits become +1/-1 and stop learning."""
-        keep = torch.as_tensor(keep, device=self.logits.device)
-        if keep.shape != (self.num_units,):
-            raise ValueError(f"keep must have shape ({self.num_units},), got {tuple(keep.shape)}")
+        keep = self.checked_keep("keep", keep)
         self.logits.copy_(torch.where(keep.bool(), 1.0, -1.0))
         self.logits.requires_grad_(False)
         self.fixed.fill_(True)
+
+    def checked_keep(self, name: str, keep: torch.Tensor | Sequence[bool]) -> torch.Tensor:
+        """``keep`` as a tensor on the gate's device, after checking its shape and its 0/1 values."""
+        keep = _as_numbers(name, keep, f"a tensor of {self.num_units} zeros and ones (or booleans)")
+        if keep.shape != (self.num_units,):
+            raise ValueError(f"{name} must have shape ({self.num_units},), got {tuple(keep.shape)}")
+        if not bool(((keep == 0) | (keep == 1)).all()):
+            raise ValueError(
+                f"{name} must hold only 0 and 1 (or False and True), got {keep.tolist()}"
+            )
+        return keep.to(self.logits.device)
 
     def extra_repr(self) -> str:
         return f"num_units={self.num_units}, sampling={self.sampling}, fixed={bool(self.fixed)}"
 
 
+def _as_numbers(name: str, value: Any, what: str) -> torch.Tensor:
+    """``value`` (a number, a sequence of numbers or a real tensor) as a tensor; else a clear error."""
+    if isinstance(value, (str, bytes)) or (isinstance(value, torch.Tensor) and value.is_complex()):
+        raise ParameterTypeError(f"parameter {name} must be {what}, got {value!r}")
+    if isinstance(value, torch.Tensor):
+        return value
+    try:
+        return torch.as_tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ParameterTypeError(f"parameter {name} must be {what}, got {value!r}") from err
+
+
 def gates(model: nn.Module) -> dict[str, ChannelGate]:
     """Every ``ChannelGate`` of ``model`` by module name (e.g. ``'blocks.0.unit_gate'``)."""
+    check_module("model", model)
     return {name: m for name, m in model.named_modules() if isinstance(m, ChannelGate)}
 
 
@@ -217,6 +252,9 @@ class GatedBlock(nn.Module):
         sampling: bool = True,
     ) -> None:
         super().__init__()
+        check_int("channels", channels, 1)
+        check_int("width", width, 1)
+        check_bool("gated", gated)
         self.conv_a = nn.Conv1d(channels, width, 3, padding=1)  # (N, C, L) -> (N, W, L)
         self.conv_b = nn.Conv1d(width, channels, 3, padding=1)  # (N, W, L) -> (N, C, L)
         self.unit_gate = ChannelGate(width, unit_init, sampling) if gated else nn.Identity()
@@ -252,22 +290,23 @@ class GatedResCNN1d(nn.Module):
         sampling: bool = True,
     ) -> None:
         super().__init__()
-        widths = list(widths)
+        widths = check_list("widths", widths, "a list of positive integers (block widths)")
         for name, value in (
             ("length", length),
             ("channels", channels),
             ("num_classes", num_classes),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, value, 1)
         if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
             raise ValueError(f"widths must be positive integers, got {widths!r}")
         seed_width = max(widths, default=0) if seed_width is None else seed_width
         seed_blocks = len(widths) if seed_blocks is None else seed_blocks
-        if not 0 <= seed_blocks <= len(widths):
-            raise ValueError(f"seed_blocks must lie in [0, {len(widths)}], got {seed_blocks!r}")
-        if seed_width < 0:
-            raise ValueError(f"seed_width must be >= 0, got {seed_width!r}")
+        check_int("seed_blocks", seed_blocks, 0, len(widths))
+        check_int("seed_width", seed_width, 0)
+        check_float("seed_logit", seed_logit, finite=True)
+        check_float("grow_logit", grow_logit, finite=True)
+        check_bool("gated", gated)
+        check_bool("sampling", sampling)
         if gated and not (seed_logit > 0 > grow_logit):
             raise ValueError(
                 f"need seed_logit > 0 > grow_logit, got {seed_logit!r} and {grow_logit!r}"
@@ -287,6 +326,12 @@ class GatedResCNN1d(nn.Module):
         self.head = nn.Linear(channels * self.features_length, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x)
+        if x.dim() not in (2, 3) or x.dim() == 3 and x.shape[1] != 1 or x.shape[-1] != self.length:
+            raise ValueError(
+                f"x must have shape (N, {self.length}) or (N, 1, {self.length}) (length "
+                f"{self.length}, one channel), got {tuple(x.shape)}"
+            )
         if x.dim() == 2:
             x = x.unsqueeze(1)  # (N, L) -> (N, 1, L)
         x = F.relu(self.stem(x))  # (N, C, L/2)
@@ -314,6 +359,7 @@ Units = dict[str, torch.Tensor]
 
 def all_units(model: nn.Module) -> Units:
     """Every unit on: the full-width, full-depth network (the supernet the gates choose from)."""
+    check_module("model", model)
     return {name: torch.ones_like(g.logits.detach()) for name, g in gates(model).items()}
 
 
@@ -344,10 +390,14 @@ def gated_flops(model: nn.Module, units: Units | None = None) -> torch.Tensor:
     logits. The expectation is exact: a layer's input and output counts come from different,
     independently sampled gates. Default ``units``: the hard architecture.
     """
+    check_module("model", model)
     if not hasattr(model, "layer_costs"):
         raise ValueError(
-            f"{type(model).__name__} does not describe its costs (no layer_costs method)"
+            f"model {type(model).__name__} does not describe its costs (no layer_costs method); "
+            "allowed: a GatedResCNN1d"
         )
+    if units is not None:
+        _check_units(model, units)
     units = hard_units(model) if units is None else units
     device = next(model.parameters()).device
     total = torch.zeros((), device=device)
@@ -359,8 +409,27 @@ def gated_flops(model: nn.Module, units: Units | None = None) -> torch.Tensor:
     return total
 
 
+def _check_units(model: nn.Module, units: Any) -> None:
+    """``units`` must map every gate that ``model.layer_costs()`` reads to a tensor."""
+    check_type("units", units, Mapping, "a dict of unit tensors keyed by gate name")
+    needed = {g for c in model.layer_costs() for g in (c.in_gate, c.out_gate, c.block_gate) if g}
+    missing = sorted(needed - set(units))
+    if missing:
+        raise ValueError(f"units must have an entry for every gate of the model; missing {missing}")
+    for name in needed:
+        check_type(f"units['{name}']", units[name], torch.Tensor, "a torch.Tensor")
+
+
+def _check_gated(model: Any) -> None:
+    """``model`` must be a ``GatedResCNN1d`` built with ``gated=True``."""
+    check_type("model", model, GatedResCNN1d, "a GatedResCNN1d")
+    if not gates(model):
+        raise ValueError("model has no gates; allowed: a GatedResCNN1d built with gated=True")
+
+
 def active_widths(model: GatedResCNN1d) -> list[int]:
     """Active inner width of each block in the inference architecture (0 where the block is off)."""
+    _check_gated(model)
     units = hard_units(model)
     widths = []
     for i in range(len(model.blocks)):
@@ -371,24 +440,33 @@ def active_widths(model: GatedResCNN1d) -> list[int]:
 
 @torch.no_grad()
 def fix_gates_(model: nn.Module, keep: dict[str, torch.Tensor] | None = None) -> None:
-    """Freeze every gate to a hard mask (default: all units on, i.e. the plain dense network)."""
+    """Freeze every gate to a hard mask (default: all units on, i.e. the plain dense network).
+
+    Every mask is checked before any gate is frozen, so a bad one leaves the model as it was.
+    """
     found = gates(model)
-    keep = keep or {}
+    if not found:
+        raise ValueError("model has no ChannelGate to fix; allowed: a model built with gates")
+    keep = {} if keep is None else check_type("keep", keep, Mapping, "a dict of masks by gate")
     unknown = set(keep) - set(found)
     if unknown:
         raise ValueError(
             f"keep names gates the model does not have: {sorted(unknown)}; allowed: {sorted(found)}"
         )
+    masks = {
+        name: gate.checked_keep(f"keep['{name}']", keep[name])
+        if name in keep
+        else torch.ones(gate.num_units, dtype=torch.bool)
+        for name, gate in found.items()
+    }
     for name, gate in found.items():
-        gate.fix_(keep.get(name, torch.ones(gate.num_units, dtype=torch.bool)))
+        gate.fix_(masks[name])
 
 
 def anneal_rate(final_temperature: float, steps: int) -> float:
     """The per-step factor that takes beta from 1 to ``final_temperature`` in ``steps`` sampled steps."""
-    if not final_temperature >= 1.0:
-        raise ValueError(f"final_temperature must be >= 1, got {final_temperature!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    check_float("final_temperature", final_temperature, 1.0, finite=True)
+    check_int("steps", steps, 1)
     return final_temperature ** (1.0 / steps)  # beta_T = rate ** T
 
 
@@ -425,16 +503,12 @@ class GrowPruneSchedule:
     epoch_train_flops: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not self.target_flops > 0:
-            raise ValueError(f"target_flops must be positive, got {self.target_flops!r}")
-        if not self.strength >= 0:
-            raise ValueError(f"strength must be >= 0, got {self.strength!r}")
-        if not self.rate >= 1.0:
-            raise ValueError(f"rate must be >= 1 (see anneal_rate), got {self.rate!r}")
+        _check_gated(self.model)
+        check_float("target_flops", self.target_flops, 0.0, low_open=True, finite=True)
+        check_float("strength", self.strength, 0.0, finite=True)
+        check_float("rate", self.rate, 1.0, finite=True)  # see anneal_rate
         for name in ("batch_size", "record_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), 1)
         self.full_flops = float(gated_flops(self.model, all_units(self.model)))
         self._update_lambda()
 
@@ -476,10 +550,11 @@ def make_optimizer(
     Gate logits (trainable ones only): a constant ``gate_lr`` and no weight decay, so the
     architecture keeps moving until the temperatures freeze it (CS, too, keeps masks out of decay).
     """
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    check_module("model", model)
+    check_int("total_steps", total_steps, 1)
+    check_float("lr", lr, 0.0, low_open=True, finite=True)
+    if gate_lr is not None:
+        check_float("gate_lr", gate_lr, 0.0, low_open=True, finite=True)
     logits = [p for n, p in model.named_parameters() if n.endswith("logits") and p.requires_grad]
     weights = [
         p for n, p in model.named_parameters() if not n.endswith("logits") and p.requires_grad
@@ -487,9 +562,10 @@ def make_optimizer(
     groups = [{"params": weights, "lr": lr}]
     schedules = [lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total_steps) / total_steps))]
     if logits:
-        if gate_lr is None or not gate_lr > 0:
+        if gate_lr is None:
             raise ValueError(
-                f"the model has trainable gates: gate_lr must be positive, got {gate_lr!r}"
+                "the model has trainable gates: gate_lr must be a positive number in (0.0, inf], "
+                "got None"
             )
         groups.append({"params": logits, "lr": gate_lr, "weight_decay": 0.0})
         schedules.append(lambda t: 1.0)
@@ -508,6 +584,7 @@ def compact(model: GatedResCNN1d) -> GatedResCNN1d:
     Blocks that are off, or have no channel left, are dropped. The result computes what
     ``model.eval()`` computes, with ordinary layers.
     """
+    _check_gated(model)
     was_training = model.training
     model.eval()
     kept = []  # (block, kept channels, channel scale, block scale)
@@ -539,6 +616,8 @@ def l1_channel_keep(model: GatedResCNN1d, widths: Sequence[int]) -> dict[str, to
     """Li et al. 2017's filter pruning: in block ``i`` keep the ``widths[i]`` channels whose
     ``conv_a`` filters have the largest L1 norm. Returns ``fix_gates_``-style masks (blocks stay on).
     """
+    check_type("model", model, GatedResCNN1d, "a GatedResCNN1d")
+    widths = check_list("widths", widths, "a list of block widths")
     if len(widths) != len(model.blocks):
         raise ValueError(
             f"widths must give one width per block ({len(model.blocks)}), got {list(widths)!r}"
@@ -563,8 +642,8 @@ def uniform_keep_for_flops(model: GatedResCNN1d, budget: float) -> list[int]:
     This is the uniform per-layer ratio of filter pruning; every block stays on. Raises ValueError
     when even width 0 (stem and read-out only) exceeds the budget.
     """
-    if not gates(model):
-        raise ValueError("the model has no gates; build it with gated=True")
+    _check_gated(model)
+    check_float("budget", budget)
     largest = max(model.widths)
     best = None
     for step in range(largest + 1):
@@ -585,6 +664,8 @@ def l1_pruned_copy(model: GatedResCNN1d, budget: float) -> tuple[GatedResCNN1d, 
     filter L1 norm (``l1_channel_keep``), and the gates are fixed: the copy is ready to fine-tune.
     Returns the copy and its block widths.
     """
+    _check_gated(model)
+    check_float("budget", budget)
     pruned = copy.deepcopy(model)
     widths = uniform_keep_for_flops(pruned, budget)
     fix_gates_(pruned, l1_channel_keep(pruned, widths))

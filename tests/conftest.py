@@ -19,6 +19,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property-based tests draw the same examples on every run (a red CI run can be rerun and debugged);
+# HYPOTHESIS_PROFILE=explore draws new ones on every run, to look for cases no one has seen yet.
+settings.register_profile("repeatable", derandomize=True, deadline=None)
+settings.register_profile("explore", derandomize=False, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_OUTPUT_ROOT = ROOT / "runs" / "test"

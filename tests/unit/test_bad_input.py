@@ -2,7 +2,7 @@
 
 Property-based (hypothesis): sparsities outside [0, 1] or of the wrong type, masks and scores that
 do not match the model, models with nothing to prune, and arguments that are not modules. Every
-case goes through ``assert_rejects``, which checks four things at once:
+case goes through ``assert_rejects`` (in ``bad_input.py``), which checks four things at once:
 
 1. the exception is a ValueError or TypeError;
 2. its message names the argument and says what is allowed;
@@ -17,74 +17,21 @@ case goes through ``assert_rejects``, which checks four things at once:
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from bad_input import assert_rejects
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import helpers
 from helpers import masks, prune
 from helpers.models import MLP
 
-HELPERS_DIR = Path(helpers.__file__).resolve().parent
 FEW = settings(max_examples=25, deadline=None)
 
-# --- the one assertion ----------------------------------------------------------------------
-
-
-def _state(obj: Any) -> Any:
-    """A deep, comparable copy of everything a helper could change in place."""
-    if isinstance(obj, nn.Module):
-        layers = [(name, type(m).__name__) for name, m in obj.named_modules()]
-        tensors = {k: v.detach().clone() for k, v in obj.state_dict().items()}
-        devices = sorted({str(t.device) for t in tensors.values()})
-        return layers, tensors, devices, obj.training
-    if isinstance(obj, torch.optim.Optimizer):
-        return copy.deepcopy(obj.state_dict())
-    if isinstance(obj, torch.Generator):
-        return obj.get_state()
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
-    return copy.deepcopy(obj)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Structural equality with ``torch.equal`` for tensors (NaN-free states compare exactly)."""
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def assert_rejects(
-    call: Callable[[], Any], name: str, allowed: str, unchanged: tuple[Any, ...] = ()
-) -> BaseException:
-    """``call()`` must raise ValueError/TypeError from helpers code, naming ``name`` and saying
-    ``allowed``, and leave every object in ``unchanged`` exactly as it was."""
-    before = [_state(obj) for obj in unchanged]
-    with pytest.raises((ValueError, TypeError)) as info:
-        call()
-    message = str(info.value)
-    assert name in message, f"message does not name {name!r}: {message}"
-    assert allowed in message, f"message does not say what is allowed ({allowed!r}): {message}"
-    tb = info.tb
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    origin = Path(tb.tb_frame.f_code.co_filename).resolve()
-    assert HELPERS_DIR in origin.parents, f"raised from {origin}:{tb.tb_lineno}, not helpers/"
-    for obj, old in zip(unchanged, before):
-        assert _same(old, _state(obj)), f"{type(obj).__name__} was changed by a failing call"
-    return info.value
+# --- the one assertion (shared by every bad-input test, in bad_input.py) -----------------------
 
 
 def test_assert_rejects_can_fail():

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from bad_input import assert_rejects
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_bad_input import assert_rejects, half_pruned
+from test_bad_input import half_pruned
 from torch import nn
 
 from helpers import masks, prune

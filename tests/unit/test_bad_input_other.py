@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 
+from bad_input import assert_rejects
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_bad_input import BAD_FRACTION, assert_rejects, half_pruned
+from test_bad_input import BAD_FRACTION, half_pruned
 
 from helpers import activating, continuous
 

@@ -12,9 +12,10 @@ import random
 import numpy as np
 import pytest
 import torch
+from bad_input import assert_rejects
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_bad_input import assert_rejects, masked_mlp
+from test_bad_input import masked_mlp
 from torch import nn
 
 from helpers import data, metrics, models, params, train
