@@ -164,12 +164,17 @@ def execute(notebook: Path, output: Path, parameters: dict, env: dict[str, str])
     raise RuntimeError(last[-1] if last else f"papermill exited with {process.returncode}")
 
 
-def stop_running(signum: int | None = None, frame: object = None) -> None:
-    """Terminate every papermill child (they are cleaned up by ``execute``), then stop the run."""
+def terminate_all() -> None:
+    """Mark the run as stopping and terminate every papermill child (``execute`` cleans up after it)."""
     STOPPING.set()
     with RUNNING_LOCK:
         for process in RUNNING:
             process.terminate()
+
+
+def stop_running(signum: int | None = None, frame: object = None) -> None:
+    """The SIGTERM/SIGINT handler: terminate every papermill child, then stop the run."""
+    terminate_all()
     raise KeyboardInterrupt
 
 
@@ -181,13 +186,16 @@ def code_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def is_complete(target: Path, nb: Path, parameters: dict) -> bool:
-    """Whether ``target`` holds a finished run of ``nb`` with these parameters and the same code."""
+def finished_run(target: Path, nb: Path, parameters: dict, code: str) -> dict | None:
+    """The marker (``run.json``) of a finished run of ``nb`` in ``target`` with these parameters and
+    this code hash; None when there is no such run."""
     marker = target / "run.json"
     if not (marker.exists() and (target / "results.json").exists() and (target / nb.name).exists()):
-        return False
+        return None
     done = json.loads(marker.read_text())
-    return done.get("parameters") == parameters and done.get("code_sha256") == code_hash(nb)
+    return (
+        done if done.get("parameters") == parameters and done.get("code_sha256") == code else None
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -208,9 +216,11 @@ def run(args: argparse.Namespace) -> int:
     def one(nb: Path) -> tuple[Path, float | None, str]:
         target = out / nb.stem
         params = parameters_for(nb)
-        if not args.force and is_complete(target, nb, params):
+        code = code_hash(nb)
+        done = None if args.force else finished_run(target, nb, params, code)
+        if done:
             print(f"{nb.stem}: complete for these parameters, skipped", flush=True)
-            return nb, json.loads((target / "run.json").read_text())["seconds"], ""
+            return nb, done["seconds"], ""
         target.mkdir(parents=True, exist_ok=True)
         for stale in [
             target / "run.json",
@@ -227,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
             return nb, None, f"{type(err).__name__}: {err}"
         marker = {
             "parameters": params,
-            "code_sha256": code_hash(nb),
+            "code_sha256": code,
             "seconds": round(seconds, 1),
         }
         atomic_write_text(target / "run.json", json.dumps(marker, indent=2) + "\n")
@@ -239,10 +249,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         rows = list(pool.map(one, notebooks))
     except (KeyboardInterrupt, Interrupted):
-        STOPPING.set()
-        with RUNNING_LOCK:
-            for process in RUNNING:
-                process.terminate()
+        terminate_all()
         pool.shutdown(wait=True, cancel_futures=True)
         print(
             "interrupted: finished notebooks are kept, the others left nothing behind",
