@@ -72,11 +72,10 @@ class Run:
             "figures": sorted(figures),
             "key_figure": key_figure,
         }
-        path = save_results(self.out, {**results, "run": meta})
+        saved = {**results, "run": meta}
+        path = save_results(self.out, saved)
         print(f"saved {path} ({meta['runtime_s']} s since start)")
-        print(
-            f"results fingerprint (timing fields excluded): {fingerprint({**results, 'run': meta})}"
-        )
+        print(f"results fingerprint (timing fields excluded): {fingerprint(saved)}")
         return path
 
 
