@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,8 @@ settings.register_profile("explore", derandomize=False, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tools (tools/notebooks.py, ...) are scripts, not a package: tests import them as top-level modules.
+sys.path.insert(0, str(ROOT / "tools"))
 TEST_OUTPUT_ROOT = ROOT / "runs" / "test"
 os.environ.setdefault("SPARSITY_OUTPUT_ROOT", str(TEST_OUTPUT_ROOT))
 os.environ.setdefault("SPARSITY_PROGRESS", "0")

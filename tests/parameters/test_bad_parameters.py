@@ -10,21 +10,20 @@ list is expected, an unknown option. New notebooks are covered without edits.
 from __future__ import annotations
 
 import ast
-import sys
+import functools
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-import notebooks as tool  # noqa: E402  (tools/notebooks.py)
+import notebooks as tool  # tools/notebooks.py, importable through tests/conftest.py
 
 COURSE = tool.course_notebooks()
 FREE_TEXT = {"output_dir"}  # any path is a valid output folder
 
 
+@functools.cache  # read each notebook once, not once per case
 def parameters_and_validation(path: Path) -> tuple[str, str]:
     """The source of the notebook's parameters cell and of the code cell right after it."""
     nb = nbformat.read(path, as_version=4)

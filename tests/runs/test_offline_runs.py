@@ -7,13 +7,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-import notebooks as tool  # noqa: E402  (tools/notebooks.py)
+import notebooks as tool  # tools/notebooks.py, importable through tests/conftest.py
 
 
 @pytest.fixture

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-import notebooks as tool  # noqa: E402  (tools/notebooks.py)
+import notebooks as tool  # tools/notebooks.py, importable through tests/conftest.py
+from helpers.results import fingerprint, load_results
 
-from helpers.results import fingerprint, load_results  # noqa: E402
 
 PRINTED = re.compile(r"results fingerprint \(timing fields excluded\): ([0-9a-f]{16})")
 COURSE = tool.course_notebooks()

@@ -9,7 +9,6 @@ notebooks are covered without edits.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import nbformat
@@ -17,10 +16,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
+import notebooks as tool  # tools/notebooks.py, importable through tests/conftest.py
 
-import notebooks as tool  # noqa: E402  (tools/notebooks.py)
 
 COURSE = tool.course_notebooks()
 
