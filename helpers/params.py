@@ -25,6 +25,7 @@ __all__ = [
     "check_int",
     "check_float",
     "check_choice",
+    "check_choices",
     "check_fractions",
     "check_bool",
     "check_type",
@@ -101,6 +102,19 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     if not known:
         raise ValueError(f"parameter {name} must be one of {choices}, got {value!r}")
     return value
+
+
+def check_choices(name: str, values: Any, choices: Iterable[Any]) -> list[Any]:
+    """A non-empty list of distinct entries of ``choices`` (cells to compare, say); else ValueError."""
+    choices = list(choices)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+        raise ParameterTypeError(
+            f"parameter {name} must be a non-empty list of options from {choices}, got {values!r}"
+        )
+    out = [check_choice(f"{name}[{i}]", v, choices) for i, v in enumerate(values)]
+    if len(set(out)) != len(out):
+        raise ValueError(f"parameter {name} must list each option once, got {values!r}")
+    return out
 
 
 def check_fractions(name: str, values: Any, increasing: bool = False) -> list[float]:

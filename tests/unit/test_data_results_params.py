@@ -98,11 +98,19 @@ def test_claim_row_rejects_unknown_verdicts():
         lambda: params.check_fractions("sparsities", [0.9, 0.5], increasing=True),
         lambda: params.check_fractions("sparsities", "0.5"),
         lambda: params.check_bool("amp", "yes"),
+        lambda: params.check_choices("cells", "gru", ["gru", "lstm"]),
+        lambda: params.check_choices("cells", [], ["gru", "lstm"]),
+        lambda: params.check_choices("cells", ["gru", "rnn"], ["gru", "lstm"]),
+        lambda: params.check_choices("cells", ["gru", "gru"], ["gru", "lstm"]),
     ],
 )
 def test_bad_parameters_raise_value_error_naming_them(call):
     with pytest.raises(ValueError, match="parameter"):
         call()
+
+
+def test_check_choices_returns_the_options_as_a_list():
+    assert params.check_choices("cells", ("lstm", "gru"), ["gru", "lstm"]) == ["lstm", "gru"]
 
 
 def test_notebook_start_rejects_bad_seed_and_device(tmp_path):
