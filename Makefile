@@ -27,9 +27,10 @@ setup: $(STAMP) ## create .venv and install requirements.txt (only when it chang
 lab: setup ## open JupyterLab on notebooks/
 	$(VENV)/bin/jupyter lab notebooks/
 
-lint: setup ## ruff check and ruff format --check (notebooks included)
+lint: setup ## ruff check, ruff format --check (notebooks included), and the helpers' bands (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 unit: setup ## only the helpers' unit tests
 	$(PY) -m pytest -q tests/unit

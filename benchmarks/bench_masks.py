@@ -28,7 +28,7 @@ from torch.nn.utils import prune as torch_prune
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers import masks, models, prune  # noqa: E402
-from helpers.masked import MaskedMixin  # noqa: E402
+from helpers.core.masked import MaskedMixin  # noqa: E402
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: int = 10) -> float:
@@ -44,7 +44,7 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 10) -> flo
 
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-    """One Adam step on (x, y), with the mask upkeep ``helpers.train.fit`` uses for masked models."""
+    """One Adam step on (x, y), with the mask upkeep ``helpers.core.train.fit`` uses for masked models."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     if any(isinstance(m, MaskedMixin) for m in model.modules()):
         masks.keep_masks_after_steps(optimizer, model)

@@ -1,25 +1,65 @@
-"""Sparsity Notebooks helpers: the machinery every notebook shares, one module per idea.
+"""Sparsity Notebooks helpers: the machinery every notebook shares, in three bands.
 
-| module | holds | introduced in |
+Each band imports only the bands below it; ``make test`` checks this with import-linter (the
+contracts are in ``pyproject.toml``). Read a band's ``__init__`` for the table of its modules.
+
+| band | folder | holds |
 | --- | --- | --- |
-| ``masked`` | masked layers (Linear, Conv1d/2d, RNN/GRU/LSTM): one mask mechanism, hard and soft | 00 |
-| ``masks`` | whole-model mask operations: convert, report, keep after steps, fold, export | 00 |
-| ``prune`` | magnitude (layer-wise, global), random, IMP with rewinding, gradual (cubic) pruning | 00, 01 |
-| ``metrics`` | accuracy, parameter and FLOP counts, latency, the one-line summary | 00 |
-| ``train`` | ``fit``/``evaluate``, devices, seeds, threads, AMP, ``torch.compile``, callbacks | 00 |
-| ``models`` | MLP, CNN1d, CNN2d, RNNClassifier, TinyGPT | 00 |
-| ``data`` | offline data: mnist1d, digits, pydoc text, synthetic tasks | 00 |
-| ``notebook``, ``params``, ``results`` | a notebook's start and save, parameter checks, atomic results I/O | 00 |
-| ``plots``, ``widgets`` | shared figures, slider explorers that also render headless | 00 |
-| ``checkpoints`` | a model's weights and masks saved atomically, loaded with ``weights_only=True`` | all |
-| ``continuous``, ``regularize`` | continuous sparsification (soft-mask ticket search); loss penalties | 02 |
-| ``structured`` | structured channel and layer gates that grow and prune networks | 03 |
-| ``activations``, ``activating`` | activation recording and dead-neuron rates; Activate-while-Pruning | 04 |
-| ``quantize`` | quantizers, STE, sparsity as quantization, the ridge de-quantizer | 05 |
-| ``distill``, ``policy`` | knowledge distillation; the N2N REINFORCE compression policy | 06 |
-| ``grammars``, ``graphs`` | Reber strings; random-graph recurrent masks and their properties | 07 |
-| ``navigation``, ``geometric`` | path integration task and RNN; moduli (geometric) regularization | 08 |
-| ``modular`` | modular growth of RNNs along an N-parity curriculum | 09 |
+| papers (top) | ``helpers/papers/`` | one module or subpackage per notebook, named after it; nothing imports them |
+| core | ``helpers/core/`` | what two or more notebooks share: masked layers, masks, pruning, training, metrics, models, data, activation recording, distillation, penalties |
+| plumbing (bottom) | ``helpers/plumbing/`` | a notebook's start and save, parameter checks, results and checkpoints, runtime (device, seeds, threads, progress), plots and widgets |
+
+The core and plumbing modules can also be imported from here by their short names, as every notebook
+does: ``from helpers import masks, prune, train`` is ``helpers.core.masks`` and so on. A paper module is
+imported by its full name, so a notebook says which paper it builds on:
+``from helpers.papers import continuous_sparsification as cs``.
 """
 
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
 __version__ = "0.1.0"
+
+#: The modules that ``from helpers import <name>`` finds, and the band each one lives in.
+SHORT_NAMES: dict[str, str] = {
+    **dict.fromkeys(
+        ("checkpoints", "notebook", "params", "plots", "results", "runtime", "widgets"), "plumbing"
+    ),
+    **dict.fromkeys(
+        (
+            "activations",
+            "data",
+            "distill",
+            "masked",
+            "masks",
+            "metrics",
+            "models",
+            "prune",
+            "regularize",
+            "train",
+        ),
+        "core",
+    ),
+}
+
+
+def __getattr__(name: str) -> ModuleType:
+    """Import ``helpers.<band>.<name>`` on first use of ``helpers.<name>`` (PEP 562).
+
+    Lazy, so that importing one plumbing module does not import the whole core with it.
+    """
+    band = SHORT_NAMES.get(name)
+    if band is None:
+        raise AttributeError(
+            f"module 'helpers' has no attribute {name!r}; short names are "
+            f"{', '.join(sorted(SHORT_NAMES))}, paper modules live in helpers.papers"
+        )
+    module = importlib.import_module(f"helpers.{band}.{name}")
+    globals()[name] = module  # later look-ups find it without calling __getattr__
+    return module
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *SHORT_NAMES])

@@ -1,7 +1,7 @@
 """Test-suite wiring: notebooks run once under nbval, and their claim tests read what they wrote.
 
 - Every notebook writes ``results.json`` into ``$SPARSITY_OUTPUT_ROOT/<notebook>/`` (see
-  ``helpers.results.output_dir_for``). This file points that variable at ``runs/test``. A session that
+  ``helpers.plumbing.results.output_dir_for``). This file points that variable at ``runs/test``. A session that
   executes a notebook first deletes that notebook's old results, so a claim test can never read a
   stale result of a notebook that failed.
 - ``tests/claims/test_<notebook>.py`` holds a notebook's claim tests; its ``results`` fixture loads

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 import gallery  # noqa: E402  (tools/gallery.py)
 
-from helpers.results import atomic_write_text  # noqa: E402
+from helpers.plumbing.results import atomic_write_text  # noqa: E402
 
 NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
 
@@ -179,9 +179,11 @@ def stop_running(signum: int | None = None, frame: object = None) -> None:
 
 
 def code_hash(path: Path) -> str:
-    """A hash of the notebook and of every helpers module: a run is only reused for the same code."""
+    """A hash of the notebook and of every helpers module, subpackages included: a run is only
+    reused for the same code. Each module's path goes in too, so moving a module counts as a change."""
     digest = hashlib.sha256(path.read_bytes())
-    for module in sorted((ROOT / "helpers").glob("*.py")):
+    for module in sorted((ROOT / "helpers").rglob("*.py")):
+        digest.update(module.relative_to(ROOT).as_posix().encode())
         digest.update(module.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 from helpers import activations
-from helpers.activations import ALL
-from helpers.models import MLP, CNN2d
-from helpers.train import fit
+from helpers.core.activations import ALL
+from helpers.core.models import MLP, CNN2d
+from helpers.core.train import fit
 
 
 def _two_layer_mlp():

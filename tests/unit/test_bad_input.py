@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from helpers import masks, prune
-from helpers.models import MLP
+from helpers.core.models import MLP
 
 FEW = settings(max_examples=25, deadline=None)
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from helpers import activations, distill, regularize
-from helpers.models import MLP
+from helpers.core.models import MLP
 
 FEW = settings(max_examples=20, deadline=None)
 

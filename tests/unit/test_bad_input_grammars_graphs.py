@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers import grammars, graphs, masks
+from helpers import masks
+from helpers.papers.sparse_rnns import grammars, graphs
 
 FEW = settings(max_examples=20, deadline=None)
 

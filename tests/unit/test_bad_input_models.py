@@ -15,7 +15,7 @@ from test_bad_input import half_pruned
 from torch import nn
 
 from helpers import masks, prune
-from helpers.models import MLP
+from helpers.core.models import MLP
 
 # --- models with nothing to prune, and things that are not models ------------------------------
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers import modular
+from helpers.papers import modular_growth as modular
 
 FEW = settings(max_examples=20, deadline=None)
 

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_bad_input import BAD_FRACTION, half_pruned
 
-from helpers import activating, continuous
+from helpers.papers import activating_while_pruning as activating
+from helpers.papers import continuous_sparsification as continuous
 
 FEW = settings(max_examples=20, deadline=None)
 

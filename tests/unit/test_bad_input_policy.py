@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers import policy
-from helpers.models import MLP
+from helpers.core.models import MLP
+from helpers.papers import n2n_rl_compression as policy
 
 FEW = settings(max_examples=20, deadline=None)
 

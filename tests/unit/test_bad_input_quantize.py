@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers import quantize
-from helpers.models import MLP
+from helpers.core.models import MLP
+from helpers.papers import robust_sparse_training as quantize
 
 FEW = settings(max_examples=20, deadline=None)
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from helpers import structured
+from helpers.papers import structured_continuous_sparsification as structured
 
 FEW = settings(max_examples=20, deadline=None)
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from test_bad_input import masked_mlp
 from torch import nn
 
-from helpers import data, metrics, models, params, train
-from helpers.data import Split, TensorLoader
+from helpers import data, metrics, models, params, runtime, train
+from helpers.core.data import Split, TensorLoader
 
 FEW = settings(max_examples=25, deadline=None)
 
@@ -64,7 +64,7 @@ def test_devices_that_do_not_exist_are_rejected(device):
     split = Split(torch.zeros(4, 6), torch.zeros(4, dtype=torch.long), torch.zeros(2, 6),
                   torch.zeros(2, dtype=torch.long), 3)  # fmt: skip
     for call in (
-        lambda: train.resolve_device(device),
+        lambda: runtime.resolve_device(device),
         lambda: train.fit(model, _loader(), optimizer=opt, device=device, progress=False),
         lambda: train.evaluate(model, _loader(), device=device),
         lambda: split.to(device),
@@ -75,7 +75,7 @@ def test_devices_that_do_not_exist_are_rejected(device):
 @FEW
 @given(device=BAD_DEVICE_TYPES)
 def test_device_of_the_wrong_type_is_a_type_error(device):
-    error = assert_rejects(lambda: train.resolve_device(device), "device", "torch.device")
+    error = assert_rejects(lambda: runtime.resolve_device(device), "device", "torch.device")
     assert isinstance(error, TypeError)
 
 
@@ -95,7 +95,7 @@ def test_device_of_the_wrong_type_is_a_type_error(device):
 )
 def test_bad_seeds_leave_every_random_state_alone(seed):
     python, numpy, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    assert_rejects(lambda: train.seed_everything(seed), "seed", "integer")
+    assert_rejects(lambda: runtime.seed_everything(seed), "seed", "integer")
     assert random.getstate() == python and torch.equal(torch.get_rng_state(), torch_state)
     assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), numpy))
 
@@ -104,14 +104,14 @@ def test_bad_seeds_leave_every_random_state_alone(seed):
 @given(n=st.one_of(st.integers(max_value=0), st.floats(), st.text(max_size=2), st.booleans()))
 def test_bad_thread_counts_change_nothing(n):
     threads = torch.get_num_threads()
-    assert_rejects(lambda: train.set_threads(n), "n", "integer")
+    assert_rejects(lambda: runtime.set_threads(n), "n", "integer")
     assert torch.get_num_threads() == threads
 
 
 def test_bad_thread_environment_and_progress(monkeypatch):
     monkeypatch.setenv("SPARSITY_THREADS", "two")
-    assert_rejects(train.set_threads, "SPARSITY_THREADS", "positive integer")
-    assert_rejects(lambda: train.progress_enabled("no"), "progress", "True or False")
+    assert_rejects(runtime.set_threads, "SPARSITY_THREADS", "positive integer")
+    assert_rejects(lambda: runtime.progress_enabled("no"), "progress", "True or False")
 
 
 # --- fit, predict, evaluate --------------------------------------------------------------------

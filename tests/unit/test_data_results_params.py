@@ -120,3 +120,14 @@ def test_notebook_start_rejects_bad_seed_and_device(tmp_path):
         notebook.start("00_x", seed=-3, output_dir=str(tmp_path))
     with pytest.raises(ValueError, match="device"):
         notebook.start("00_x", seed=0, device="tpu", output_dir=str(tmp_path))
+
+
+def test_repo_root_is_the_checkout_so_caches_and_runs_land_at_the_top():
+    # Moving a module deeper must not move data/cache or runs/ into helpers/.
+    from helpers.plumbing.results import REPO_ROOT
+
+    assert (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "helpers").is_dir()
+    assert (
+        data.cache_dir().resolve().is_relative_to(REPO_ROOT / "data")
+        or "SPARSITY_DATA" in os.environ
+    )

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from helpers import distill
-from helpers.models import MLP
+from helpers.core.models import MLP
 
 
 def test_logit_matching_is_the_mean_squared_logit_difference():

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import geometric as geo
 from helpers import masks
+from helpers.papers.geometric_sparsification import geometric as geo
 
 matplotlib.use("Agg")
 

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from helpers import grammars
+from helpers.papers.sparse_rnns import grammars
 
 # Strings from the grammar diagram, traced by hand.
 VALID = ["BTXSE", "BPVVE", "BTSSXSE", "BPTVVE", "BTXXVVE", "BPVPXVVE", "BTSXXTVPSE", "BPTTTVPSE"]

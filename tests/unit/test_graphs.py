@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import graphs, masks
-from helpers.masked import MaskedGRU, MaskedLSTM, MaskedRNN
+from helpers import masks
+from helpers.core.masked import MaskedGRU, MaskedLSTM, MaskedRNN
+from helpers.papers.sparse_rnns import graphs
 
 
 def test_properties_of_a_ring():

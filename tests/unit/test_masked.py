@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from helpers import masks, prune
-from helpers.masked import (
+from helpers.core.masked import (
     MaskedConv1d,
     MaskedConv2d,
     MaskedGRU,
@@ -16,7 +16,7 @@ from helpers.masked import (
     MaskedLSTM,
     MaskedRNN,
 )
-from helpers.train import fit
+from helpers.core.train import fit
 
 LAYERS = {
     "linear": (lambda: nn.Linear(6, 5), lambda: torch.randn(4, 6)),

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import masks, metrics, models, prune, train
+from helpers import masks, metrics, models, prune, runtime, train
 
 
 def test_accuracy_first_principles():
@@ -54,23 +54,23 @@ def test_summary_line_names_the_three_kinds_of_sparse():
 
 
 def test_resolve_device():
-    assert train.resolve_device("cpu").type == "cpu"
-    assert train.resolve_device("auto").type in ("cpu", "cuda", "mps")
+    assert runtime.resolve_device("cpu").type == "cpu"
+    assert runtime.resolve_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(ValueError, match="not a device name"):
-        train.resolve_device("gpu0")
+        runtime.resolve_device("gpu0")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
-            train.resolve_device("cuda")
+            runtime.resolve_device("cuda")
     with pytest.raises(TypeError):
-        train.resolve_device(3)
+        runtime.resolve_device(3)
 
 
 def test_seed_everything_makes_runs_identical():
     def run():
-        gen = train.seed_everything(3)
+        gen = runtime.seed_everything(3)
         model = models.MLP([4, 8, 2])
         x, y = torch.randn(32, 4, generator=gen), torch.randint(0, 2, (32,), generator=gen)
-        from helpers.data import TensorLoader
+        from helpers.core.data import TensorLoader
 
         train.fit(
             model,
@@ -83,14 +83,14 @@ def test_seed_everything_makes_runs_identical():
 
     assert torch.equal(run(), run())
     with pytest.raises(ValueError, match="seed"):
-        train.seed_everything(-1)
+        runtime.seed_everything(-1)
 
 
 def test_fit_learns_records_history_and_calls_callbacks():
-    gen = train.seed_everything(0)
+    gen = runtime.seed_everything(0)
     x = torch.randn(200, 2, generator=gen)
     y = (x[:, 0] > 0).long()
-    from helpers.data import TensorLoader
+    from helpers.core.data import TensorLoader
 
     calls = {"step": 0, "epoch": 0, "extra": 0}
 
@@ -123,7 +123,7 @@ def test_fit_learns_records_history_and_calls_callbacks():
 
 
 def test_fit_with_amp_on_cpu_runs():
-    from helpers.data import TensorLoader
+    from helpers.core.data import TensorLoader
 
     x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
     history = train.fit(

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers import masks
-from helpers import navigation as nav
+from helpers.papers.geometric_sparsification import navigation as nav
 
 
 def _cells(seed=0, n=16):

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from helpers import masks, prune
-from helpers.models import MLP, CNN1d
+from helpers.core.models import MLP, CNN1d
 
 
 def _pair(seed=0):
@@ -143,7 +143,7 @@ def test_cubic_schedule_endpoints_and_shape():
 
 
 def test_gradual_pruning_callback_reaches_final_sparsity():
-    from helpers.train import fit
+    from helpers.core.train import fit
 
     torch.manual_seed(6)
     model = masks.to_masked(MLP([10, 16, 3]))

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from helpers import masks, regularize
-from helpers.continuous import enable_soft_masks
-from helpers.train import fit
+from helpers.core.train import fit
+from helpers.papers.continuous_sparsification import enable_soft_masks
 
 
 def _net(init=0.0, seed=0):

@@ -1,0 +1,1 @@
+"""Notebook 08 · geometric sparsification: path integration (``navigation``), moduli penalties (``geometric``)."""

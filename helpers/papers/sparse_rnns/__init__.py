@@ -1,0 +1,1 @@
+"""Notebook 07 · sparse recurrent networks: Reber grammars (``grammars``) and graph masks (``graphs``)."""

@@ -1,0 +1,115 @@
+"""What every notebook does at its start and end, in one place (no copy-pasted preambles).
+
+Introduced in notebook 00::
+
+    run = notebook.start("00_masks_and_magnitude_pruning", seed=seed, device=device, output_dir=output_dir)
+    ...                                   # run.device, run.generator, run.out
+    notebook.claims_table([...])           # paper reports / we measured / holds at this scale?
+    run.save(results={...}, figures={"accuracy_vs_sparsity": fig})
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from helpers.plumbing.params import check_int
+from helpers.plumbing.results import fingerprint, output_dir_for, save_figure, save_results
+from helpers.plumbing.runtime import resolve_device, seed_everything, set_threads
+
+__all__ = ["Run", "start", "claims_table"]
+
+
+@dataclass
+class Run:
+    """A notebook run: its name, device, seeded generator, output folder and start time."""
+
+    name: str
+    seed: int
+    device: torch.device
+    generator: torch.Generator
+    out: Path
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        """Seconds since ``start``."""
+        return time.perf_counter() - self.started
+
+    def save(
+        self,
+        results: dict[str, Any],
+        figures: dict[str, Any] | None = None,
+        key_figure: str | None = None,
+    ) -> Path:
+        """Write the figures (PNG) and ``results.json`` atomically into ``self.out``.
+
+        ``results`` must hold a ``summary`` made by ``helpers.plumbing.results.claim_row``; the run's seed,
+        device, runtime and key figure (the gallery's thumbnail; the first figure unless named) are
+        added. Figures are written first, so a complete ``results.json`` means the whole run
+        finished. Prints the results' fingerprint (timing fields excluded): the same seed on the
+        CPU must print the same one.
+        """
+        if "summary" not in results:
+            raise ValueError(
+                "results need a 'summary' (helpers.plumbing.results.claim_row) for the run index"
+            )
+        figures = figures or {}
+        if key_figure is None and figures:
+            key_figure = next(iter(figures))
+        if key_figure is not None and key_figure not in figures:
+            raise ValueError(f"key_figure must be one of {sorted(figures)}, got {key_figure!r}")
+        for name, fig in figures.items():
+            save_figure(fig, self.out / f"{name}.png")
+        meta = {
+            "notebook": self.name,
+            "seed": self.seed,
+            "device": str(self.device),
+            "runtime_s": round(self.elapsed(), 1),
+            "figures": sorted(figures),
+            "key_figure": key_figure,
+        }
+        saved = {**results, "run": meta}
+        path = save_results(self.out, saved)
+        print(f"saved {path} ({meta['runtime_s']} s since start)")
+        print(f"results fingerprint (timing fields excluded): {fingerprint(saved)}")
+        return path
+
+
+def start(name: str, seed: int, device: str = "auto", output_dir: str | None = None) -> Run:
+    """Check the common parameters, pick the device, seed everything, set CPU threads.
+
+    Raises ValueError for a bad seed or device, naming the parameter and what is allowed.
+    """
+    check_int("seed", seed, low=0)
+    run = Run(
+        name=name,
+        seed=seed,
+        device=resolve_device(device),
+        generator=seed_everything(seed),
+        out=output_dir_for(name, output_dir),
+    )
+    threads = set_threads()
+    print(f"{name}: seed {seed}, device {run.device}, {threads} CPU thread(s)")
+    return run
+
+
+def claims_table(rows: list[dict[str, str]]) -> Any:
+    """Render the results table: claim / the paper reports / we measured / holds at this scale?
+
+    Each row is a dict with keys ``claim``, ``paper``, ``measured`` and ``verdict`` (see
+    ``helpers.plumbing.results.claim_row``). Returns an IPython Markdown object (the cell's last line).
+    """
+    from IPython.display import Markdown
+
+    lines = [
+        "| claim | the paper reports | we measured | holds at this scale? |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [str(row[k]).replace("|", "\\|") for k in ("claim", "paper", "measured", "verdict")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return Markdown("\n".join(lines))
