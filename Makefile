@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 JOBS ?= 2
-SEEDS ?= 1 2
+SEEDS ?= 1 2 3 4
 NB ?=
 
 .PHONY: help setup lab test lint unit run student test-seeds bench outputs check-notebooks clean
@@ -53,10 +53,12 @@ test: lint ## the whole test suite (what CI runs)
 		tests/claims tests/runs tests/browser
 	$(PY) tools/notebooks.py check
 
-test-seeds: setup ## rerun every notebook on two more seeds and apply the claim tests to each
+# NB=... (one or more notebook numbers) limits it to those notebooks and their claim tests.
+CLAIMS := $(if $(NB),$(foreach n,$(NB),$(wildcard tests/claims/test_$(n)_*.py)),tests/claims)
+test-seeds: setup ## rerun every notebook (or NB=...) on SEEDS (default 1 2 3 4) and apply the claim tests to each
 	@for seed in $(SEEDS); do \
-		$(PY) tools/notebooks.py run --force --seed $$seed --out runs/seeds/seed$$seed --jobs $(JOBS) || exit 1; \
-		$(PY) -m pytest -q tests/claims --results-root runs/seeds/seed$$seed || exit 1; \
+		$(PY) tools/notebooks.py run --force --seed $$seed --out runs/seeds/seed$$seed --jobs $(JOBS) $(NB) || exit 1; \
+		$(PY) -m pytest -q $(CLAIMS) --results-root runs/seeds/seed$$seed || exit 1; \
 	done
 
 OUT ?= runs/run

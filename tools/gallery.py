@@ -21,6 +21,7 @@ td.verdict { font-weight: bold; white-space: nowrap; }
 tr.holds td.verdict { color: #1a7f37; }
 tr.partly td.verdict { color: #9a6700; }
 tr.does-not-hold td.verdict { color: #cf222e; }
+tr.inconclusive-at-this-scale td.verdict { color: #57606a; }
 td.runtime { white-space: nowrap; }
 """
 
@@ -42,6 +43,7 @@ def row(entry: dict[str, str]) -> str:
         f'<td class="claim">{escape(entry["claim"])}</td>'
         f'<td class="measured">{escape(entry["measured"])}</td>'
         f'<td class="verdict">{escape(verdict)}</td>'
+        f'<td class="replicates">{escape(entry.get("replicates", "—"))}</td>'
         f'<td class="runtime">{escape(entry["runtime"])}</td></tr>'
     )
 
@@ -59,10 +61,11 @@ def render(entries: list[dict[str, str]], title: str) -> str:
 <body>
 <h1>{escape(title)}</h1>
 <p>{dt.datetime.now():%Y-%m-%d %H:%M}, {len(entries)} notebooks. Each row: the notebook's key figure,
-the paper's claim, what this run measured, whether the claim holds at this scale, and the runtime.</p>
+the paper's claim, what this run measured (mean ± standard deviation over replicates), whether the claim
+holds at this scale, how many replicates (independent seeds) the verdict rests on, and the runtime.</p>
 <table>
 <thead><tr><th>notebook</th><th>key figure</th><th>claim</th><th>we measured</th><th>holds?</th>
-<th>runtime</th></tr></thead>
+<th>replicates</th><th>runtime</th></tr></thead>
 <tbody>
 {rows}
 </tbody>

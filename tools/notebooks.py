@@ -321,6 +321,7 @@ def gallery_entry(out: Path, nb: Path, seconds: float | None, error: str) -> dic
         "claim": summary.get("claim", "—"),
         "measured": summary.get("measured", "—"),
         "verdict": summary.get("verdict", "—"),
+        "replicates": str(summary.get("replicates", "—")),
         "runtime": f"{seconds:.0f} s" if seconds is not None else f"failed ({error})",
     }
 

@@ -21,7 +21,7 @@ from helpers.plumbing.params import check_int
 from helpers.plumbing.results import fingerprint, output_dir_for, save_figure, save_results
 from helpers.plumbing.runtime import resolve_device, seed_everything, set_threads
 
-__all__ = ["Run", "start", "claims_table"]
+__all__ = ["Run", "start", "claims_table", "mechanism_table"]
 
 
 @dataclass
@@ -97,19 +97,34 @@ def start(name: str, seed: int, device: str = "auto", output_dir: str | None = N
     return run
 
 
-def claims_table(rows: list[dict[str, str]]) -> Any:
-    """Render the results table: claim / the paper reports / we measured / holds at this scale?
-
-    Each row is a dict with keys ``claim``, ``paper``, ``measured`` and ``verdict`` (see
-    ``helpers.plumbing.results.claim_row``). Returns an IPython Markdown object (the cell's last line).
-    """
+def _markdown_table(header: list[str], keys: list[str], rows: list[dict[str, Any]]) -> Any:
     from IPython.display import Markdown
 
-    lines = [
-        "| claim | the paper reports | we measured | holds at this scale? |",
-        "|---|---|---|---|",
-    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [str(row[k]).replace("|", "\\|") for k in ("claim", "paper", "measured", "verdict")]
+        cells = [str(row[k]).replace("|", "\\|") for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return Markdown("\n".join(lines))
+
+
+def claims_table(rows: list[dict[str, Any]]) -> Any:
+    """Render the results table: claim / the paper reports / we measured / holds at this scale?
+
+    Each row is a dict with keys ``claim``, ``paper``, ``measured`` and ``verdict`` (made by
+    ``verdicts.compare(...).row`` or ``results.claim_row``). Returns an IPython Markdown object (the
+    cell's last line).
+    """
+    return _markdown_table(
+        ["claim", "the paper reports", "we measured", "holds at this scale?"],
+        ["claim", "paper", "measured", "verdict"],
+        rows,
+    )
+
+
+def mechanism_table(rows: list[dict[str, Any]]) -> Any:
+    """Render the mechanism checks (``verdicts.mechanism_row``): what holds by construction, apart
+    from the claims, with whether the code did what the method says."""
+    shown = [{**row, "passed": "yes" if row["passed"] else "**no**"} for row in rows]
+    return _markdown_table(
+        ["mechanism check", "we measured", "as designed?"], ["check", "measured", "passed"], shown
+    )

@@ -23,6 +23,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from helpers.plumbing.params import check_choice
+from helpers.plumbing.verdicts import VERDICTS
+
 __all__ = [
     "REPO_ROOT",
     "atomic_write_bytes",
@@ -154,10 +157,9 @@ def fingerprint(results: dict[str, Any]) -> str:
 def claim_row(claim: str, paper: str, measured: str, verdict: str) -> dict[str, str]:
     """The row that ``make run``'s index and the notebook's results table show.
 
-    ``verdict`` is one of ``'holds'``, ``'partly'``, ``'does not hold'``; it must come from a
-    comparison the notebook computed, never be typed in.
+    ``verdict`` is one of ``helpers.plumbing.verdicts.VERDICTS``; it must come from a comparison the
+    notebook computed, never be typed in. ``verdicts.compare(...).row(paper)`` builds a row with the
+    replicate numbers behind it; this bare form is for claims that are not a comparison.
     """
-    allowed = ("holds", "partly", "does not hold")
-    if verdict not in allowed:
-        raise ValueError(f"verdict must be one of {allowed}, got {verdict!r}")
+    check_choice("verdict", verdict, VERDICTS)
     return {"claim": claim, "paper": paper, "measured": measured, "verdict": verdict}

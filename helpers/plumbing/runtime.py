@@ -106,3 +106,17 @@ def progress_enabled(progress: bool | None = None) -> bool:
     if progress is not None:
         return check_bool("progress", progress)
     return os.environ.get("SPARSITY_PROGRESS", "1") != "0"
+
+
+def replicate_seeds(seed: int, replicates: int) -> list[int]:
+    """The seeds of ``replicates`` independent runs that belong to a notebook run with ``seed``.
+
+    Seed 0 gives 0, 1, 2, ...; seed 1 gives 1000, 1001, ...: every notebook seed has its own
+    replicates, so ``make test-seeds`` runs replicates nobody has run before. Each replicate reseeds
+    everything it uses (data order, initialisation, masks) from its own seed.
+    """
+    seed = check_int("seed", seed, 0)
+    replicates = check_int("replicates", replicates, 1)
+    if replicates > 1000:
+        raise ValueError(f"parameter replicates must be at most 1000, got {replicates}")
+    return [seed * 1000 + i for i in range(replicates)]
