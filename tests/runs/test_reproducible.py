@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 import notebooks as tool  # tools/notebooks.py, importable through tests/conftest.py
-from helpers.results import fingerprint, load_results
+from helpers.plumbing.results import fingerprint, load_results
 
 
 PRINTED = re.compile(r"results fingerprint \(timing fields excluded\): ([0-9a-f]{16})")
