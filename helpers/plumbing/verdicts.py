@@ -116,7 +116,10 @@ class Comparison:
 
     @property
     def n(self) -> int:
-        """Replicates behind the verdict (the smaller of the two conditions)."""
+        """Replicates behind the verdict: the smaller of the two conditions, or the method's own
+        count against a fixed baseline (a chance level or a paper's number)."""
+        if self.baseline.n == 1:
+            return self.method.n
         return min(self.method.n, self.baseline.n)
 
     @property

@@ -73,6 +73,7 @@ def test_a_single_replicate_is_never_enough():
 def test_a_fixed_baseline_is_compared_unpaired():
     c = verdicts.compare("above chance", [0.30, 0.32, 0.31], 0.10, threshold=0.05)
     assert c.baseline.n == 1 and c.verdict == "holds"
+    assert c.n == 3 and c.measured.endswith("(n = 3)")  # the method's replicates count
 
 
 def test_row_carries_every_number_and_is_a_valid_claims_row():
