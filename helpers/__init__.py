@@ -25,7 +25,8 @@ __version__ = "0.1.0"
 #: The modules that ``from helpers import <name>`` finds, and the band each one lives in.
 SHORT_NAMES: dict[str, str] = {
     **dict.fromkeys(
-        ("checkpoints", "notebook", "params", "plots", "results", "runtime", "verdicts", "widgets"), "plumbing"
+        ("checkpoints", "notebook", "params", "plots", "results", "runtime", "verdicts", "widgets"),
+        "plumbing",
     ),
     **dict.fromkeys(
         (
