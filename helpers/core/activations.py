@@ -34,6 +34,7 @@ from helpers.plumbing.params import (
     check_tensor,
     check_type,
 )
+from helpers.plumbing.runtime import model_mode
 
 __all__ = [
     "ALL",
@@ -187,13 +188,9 @@ def _run(model: nn.Module, x: torch.Tensor, batch_size: int, mode: Mode = "eval"
     own statistics, as during training (and the running statistics are updated, as they would be).
     """
     check_choice("mode", mode, ("eval", "train"))
-    was_training = model.training
-    model.train(mode == "train")
-    try:
+    with model_mode(model, training=mode == "train"):
         for batch in _batches(x, batch_size):
             model(batch)
-    finally:
-        model.train(was_training)
 
 
 def record_activations(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import numbers
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,9 +29,9 @@ import numpy as np
 import torch
 
 from helpers.plumbing.params import (
-    ParameterTypeError,
     check_bool,
     check_float,
+    check_generator,
     check_int,
     check_tensor,
     check_type,
@@ -128,7 +127,7 @@ class TensorLoader:
         batch_size = check_int("batch_size", batch_size, 1)
         check_bool("shuffle", shuffle)
         check_bool("drop_last", drop_last)
-        _check_generator(generator)
+        check_generator("generator", generator)
         self.x, self.y, self.batch_size = x, y, batch_size
         self.shuffle, self.generator, self.drop_last = shuffle, generator, drop_last
 
@@ -153,20 +152,6 @@ def _check_pair(x_name: str, x: torch.Tensor, y_name: str, y: torch.Tensor) -> N
     check_tensor(y_name, y, min_dim=1)
     if len(x) != len(y):
         raise ValueError(f"{x_name} has {len(x)} rows but {y_name} has {len(y)}; they must match")
-
-
-def _check_generator(generator: torch.Generator | None) -> None:
-    if generator is not None:
-        check_type("generator", generator, torch.Generator, "a torch.Generator or None")
-
-
-def _check_open_fraction(name: str, value: float) -> float:
-    """A number strictly between 0 and 1 (a share of the data that must leave both parts non-empty)."""
-    number = not isinstance(value, bool) and isinstance(value, numbers.Real)
-    if not number or not 0.0 < value < 1.0:
-        error = ValueError if number else ParameterTypeError
-        raise error(f"{name} must be a number strictly between 0 and 1, got {value!r}")
-    return float(value)
 
 
 def _load_or_make(
@@ -218,7 +203,7 @@ def digits(test_fraction: float = 0.25, seed: int = 0, image: bool = False) -> S
 
     ``image=True`` returns shape (N, 1, 8, 8) for 2-D CNNs; otherwise (N, 64).
     """
-    _check_open_fraction("test_fraction", test_fraction)
+    test_fraction = check_float("test_fraction", test_fraction, 0, 1, low_open=True, high_open=True)
     seed = check_int("seed", seed, 0, 2**32 - 1)
     check_bool("image", image)
     from sklearn.datasets import load_digits
@@ -342,7 +327,7 @@ class CharCorpus:
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         batch_size = check_int("batch_size", batch_size, 1)
         block_size = check_int("block_size", block_size, 1)
-        _check_generator(generator)
+        check_generator("generator", generator)
         if block_size >= len(data):
             raise ValueError(
                 f"block_size {block_size} must be shorter than the {split} text ({len(data)})"
@@ -358,7 +343,7 @@ def pydoc_corpus(val_fraction: float = 0.1, max_chars: int | None = None) -> Cha
 
     The last ``val_fraction`` of the text is the validation set. ``max_chars`` truncates the text.
     """
-    _check_open_fraction("val_fraction", val_fraction)
+    val_fraction = check_float("val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
     if max_chars is not None:
         max_chars = check_int("max_chars", max_chars, 2)
     from pydoc_data.topics import topics

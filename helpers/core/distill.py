@@ -31,7 +31,7 @@ from helpers.plumbing.params import (
     check_module,
     check_tensor,
 )
-from helpers.plumbing.runtime import resolve_device
+from helpers.plumbing.runtime import model_mode, resolve_device
 
 __all__ = ["LOSSES", "logit_matching_loss", "soft_target_loss", "teacher_logits", "distill"]
 
@@ -87,10 +87,8 @@ def teacher_logits(teacher: nn.Module, x: torch.Tensor, batch_size: int = 1024) 
     check_module("teacher", teacher)
     _check_inputs(x)
     check_int("batch_size", batch_size, 1)
-    was_training = teacher.training
-    teacher.eval()
-    chunks = [teacher(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    teacher.train(was_training)
+    with model_mode(teacher, training=False):
+        chunks = [teacher(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     return torch.cat(chunks).detach()
 
 

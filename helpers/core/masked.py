@@ -8,7 +8,7 @@ A masked layer keeps its ordinary dense parameters and, for each prunable weight
     effective = weight * hard_mask                              (hard mask, notebooks 00, 01, ...)
     effective = weight * hard_mask * sigmoid(beta * s) / sigmoid(s0)   (soft mask, notebook 02)
 
-where ``s`` are learned mask logits (``name_logits``), ``beta`` is a temperature and ``s0`` their initial
+where ``s`` are learned mask logits (``mask_logits(name)``), ``beta`` is a temperature and ``s0`` their initial
 value (the rescaling keeps the initial effective weight equal to the dense one, as in Continuous
 Sparsification). Hard and soft masks are one mechanism: a soft mask is a learned factor on top of the
 hard one, and ``harden_soft_mask`` turns it into a hard mask (``s > 0``) when the search is done.
@@ -22,6 +22,7 @@ the weight histograms never show a revived weight.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -40,6 +41,12 @@ __all__ = [
     "MaskedLSTM",
     "MASKED_FOR_DENSE",
 ]
+
+
+def _logits_attribute(name: str) -> str:
+    """The attribute (and ``state_dict`` key) of the mask logits of parameter ``name``: the one place
+    that spells it; everything else goes through ``MaskedMixin.mask_logits``."""
+    return f"{name}_logits"
 
 
 class MaskedMixin:
@@ -69,11 +76,19 @@ class MaskedMixin:
 
     def has_soft_mask(self, name: str) -> bool:
         """Whether ``name`` currently carries learned mask logits."""
-        return getattr(self, f"{name}_logits", None) is not None
+        return getattr(self, _logits_attribute(name), None) is not None
+
+    def mask_logits(self, name: str) -> nn.Parameter:
+        """The learned mask logits s of ``name``, or ValueError if it has none (``enable_soft_mask``
+        first). Read and change soft masks through this, never through the attribute's name."""
+        self._check_name(name)
+        if not self.has_soft_mask(name):
+            raise ValueError(f"'{name}' has no soft mask; call enable_soft_mask('{name}') first")
+        return getattr(self, _logits_attribute(name))
 
     def soft_gate(self, name: str) -> torch.Tensor:
         """sigmoid(beta * s) / sigmoid(s0): the learned soft factor of ``name``."""
-        logits = self._soft_logits(name)
+        logits = self.mask_logits(name)
         return torch.sigmoid(self.mask_temperature * logits) / torch.sigmoid(self.mask_soft_init)
 
     def effective(self, name: str) -> torch.Tensor:
@@ -134,13 +149,23 @@ class MaskedMixin:
 
         The logits go into their own parameter group without weight decay (``masks.param_groups``).
         """
-        self._check_name(name)
-        init = check_float("init", init, finite=True)
+        init = self.checked_soft_init(name, init)
         self.mask_soft_init.fill_(init)
         weight = getattr(self, name)
         logits = nn.Parameter(torch.full_like(weight, init))
-        self.register_parameter(f"{name}_logits", logits)
+        self.register_parameter(_logits_attribute(name), logits)
         return logits
+
+    def checked_soft_init(self, name: str, init: float) -> float:
+        """``init`` as a float if it can start the soft mask of ``name``; otherwise ValueError.
+
+        Allowed: a finite number at least the log of the weight dtype's smallest normal number
+        (-87 in float32). Below it sigmoid(init) underflows, and the rescaling 1 / sigmoid(s0) turns
+        every output into inf or NaN. Checks only; ``enable_soft_mask`` calls it first.
+        """
+        self._check_name(name)
+        lowest = math.ceil(math.log(torch.finfo(getattr(self, name).dtype).tiny))  # σ(s) ≈ e^s
+        return check_float("init", init, lowest, finite=True)
 
     @torch.no_grad()
     def harden_soft_mask(self, name: str) -> None:
@@ -148,22 +173,15 @@ class MaskedMixin:
 
         A zero is counted where ``s <= 0``, never where ``sigmoid(beta * s)`` underflows to 0.
         """
-        logits = self._soft_logits(name)
+        logits = self.mask_logits(name)
         self.get_mask(name).mul_((logits > 0).to(logits.dtype))
-        delattr(self, f"{name}_logits")
+        delattr(self, _logits_attribute(name))
         self.apply_mask_()
-
-    def _soft_logits(self, name: str) -> nn.Parameter:
-        """The mask logits of ``name``, or ValueError if it has none (``enable_soft_mask`` first)."""
-        self._check_name(name)
-        if not self.has_soft_mask(name):
-            raise ValueError(f"'{name}' has no soft mask; call enable_soft_mask('{name}') first")
-        return getattr(self, f"{name}_logits")
 
     def _check_name(self, name: str) -> None:
         if not isinstance(name, str) or name not in self.mask_names:
             raise ValueError(
-                f"'{name}' is not a masked parameter of {type(self).__name__}; "
+                f"parameter name: '{name}' is not a masked parameter of {type(self).__name__}; "
                 f"allowed: {', '.join(self.mask_names)}"
             )
 
@@ -171,7 +189,7 @@ class MaskedMixin:
         # Soft-mask logits exist only while a search runs: create them on load when the saved
         # state has them, so a searched model loads into a freshly built one.
         for name in self.mask_names:
-            key = f"{prefix}{name}_logits"
+            key = prefix + _logits_attribute(name)
             if key in state_dict and not self.has_soft_mask(name):
                 self.enable_soft_mask(name)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -20,6 +20,8 @@ __all__ = [
     "to_masked",
     "masked_layers",
     "prunable_weights",
+    "require_masked",
+    "mask_logits",
     "get_masks",
     "set_masks",
     "apply_masks_",
@@ -139,17 +141,44 @@ def prunable_weights(model: nn.Module) -> Iterator[tuple[str, MaskedMixin, str]]
     These are the tensors pruning acts on and sparsity counts: the weight matrices and kernels of
     masked layers. Biases, norm parameters and embeddings are never counted (as in the papers).
     """
-    found = False
+    require_masked(model)
     for layer_name, layer in masked_layers(model):
         for param_name in layer.mask_names:
-            found = True
-            full = f"{layer_name}.{param_name}" if layer_name else param_name
-            yield full, layer, param_name
-    if not found:
+            yield _full_name(layer_name, param_name), layer, param_name
+
+
+def require_masked(model: nn.Module) -> nn.Module:
+    """``model`` if it is a module with at least one masked layer; otherwise a clear error.
+
+    The check at the door of everything that acts on masks: a TypeError for what is not a module,
+    a ValueError that says how to convert a model whose layers are still dense.
+    """
+    check_module("model", model)
+    if not any(isinstance(module, MaskedMixin) for module in model.modules()):
         raise ValueError(
             f"model ({type(model).__name__}) has no masked layers; convert it first with "
             "helpers.core.masks.to_masked(model)"
         )
+    return model
+
+
+def _full_name(layer_name: str, param_name: str) -> str:
+    """A weight's name in the whole model, as ``model.named_parameters()`` spells it."""
+    return f"{layer_name}.{param_name}" if layer_name else param_name
+
+
+def mask_logits(model: nn.Module) -> Iterator[tuple[str, MaskedMixin, str, nn.Parameter]]:
+    """Yield ``(full_name, layer, param_name, logits)`` for every masked weight with a soft mask.
+
+    The soft-mask logits of notebook 02 (``MaskedMixin.enable_soft_mask``), read through
+    ``MaskedMixin.mask_logits``. Yields nothing for a model without soft masks, so that callers
+    which accept any model (``param_groups``) can use it too.
+    """
+    for layer_name, layer in masked_layers(model):
+        for param_name in layer.mask_names:
+            if layer.has_soft_mask(param_name):
+                full = _full_name(layer_name, param_name)
+                yield full, layer, param_name, layer.mask_logits(param_name)
 
 
 def get_masks(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -186,7 +215,7 @@ def set_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
 @torch.no_grad()
 def apply_masks_(model: nn.Module) -> None:
     """Zero every stored weight whose mask entry is 0 (in place)."""
-    next(prunable_weights(model))  # raises unless model is a Module with masked layers
+    require_masked(model)
     for _, layer in masked_layers(model):
         layer.apply_mask_()
 
@@ -222,9 +251,10 @@ def param_groups(model: nn.Module, weight_decay: float = 0.0) -> list[dict]:
     """
     check_module("model", model)
     weight_decay = check_float("weight_decay", weight_decay, 0.0, finite=True)
+    soft = {id(logits) for *_, logits in mask_logits(model)}
     logits, others = [], []
-    for name, param in model.named_parameters():
-        (logits if name.endswith("_logits") else others).append(param)
+    for param in model.parameters():
+        (logits if id(param) in soft else others).append(param)
     groups = [{"params": others, "weight_decay": weight_decay}]
     if logits:
         groups.append({"params": logits, "weight_decay": 0.0})
@@ -234,7 +264,7 @@ def param_groups(model: nn.Module, weight_decay: float = 0.0) -> list[dict]:
 def set_mask_temperature(model: nn.Module, beta: float) -> None:
     """Set the soft-mask temperature beta of every masked layer (CS anneals it upward)."""
     beta = check_float("beta", beta, 0.0, low_open=True, finite=True)
-    next(prunable_weights(model))  # raises unless model is a Module with masked layers
+    require_masked(model)
     for _, layer in masked_layers(model):
         layer.mask_temperature.fill_(beta)
 
@@ -290,7 +320,7 @@ def sparsity_report(model: nn.Module) -> SparsityReport:
     for full, layer, p in prunable_weights(model):
         keep = layer.get_mask(p) > 0
         if layer.has_soft_mask(p):
-            keep = keep & (getattr(layer, f"{p}_logits") > 0)
+            keep = keep & (layer.mask_logits(p) > 0)
         report.rows.append((full, int((~keep).sum()), keep.numel()))
     return report
 
@@ -304,7 +334,7 @@ def fold(model: nn.Module) -> nn.Module:
     outputs with ordinary ``nn.Linear``/``nn.Conv*``/``nn.RNN``/``nn.GRU``/``nn.LSTM`` modules:
     it loads anywhere without this package.
     """
-    next(prunable_weights(model))  # raises unless model is a Module with masked layers
+    require_masked(model)
     dense_for_masked = {masked: dense for dense, masked in MASKED_FOR_DENSE.items()}
     folded = copy.deepcopy(model)
 

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers.core.masked import MaskedMixin
-from helpers.core.masks import masked_layers, prunable_weights, sparsity_report
+from helpers.core.masks import mask_logits, masked_layers, require_masked, sparsity_report
 from helpers.plumbing.params import (
     ParameterTypeError,
     check_float,
@@ -27,6 +27,7 @@ from helpers.plumbing.params import (
     check_module,
     check_tensor,
 )
+from helpers.plumbing.runtime import model_mode
 
 __all__ = [
     "accuracy",
@@ -77,8 +78,9 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
             weight = layer.effective(p).detach()
             total += weight.numel()
             nonzero += int((weight != 0).sum())
+    soft = {id(logits) for *_, logits in mask_logits(model)}
     for name, param in model.named_parameters():
-        if name in masked_names or name.endswith("_logits"):
+        if name in masked_names or id(param) in soft:
             continue
         total += param.numel()
         nonzero += int((param != 0).sum())
@@ -105,8 +107,6 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
     """
     check_module("model", model)
     check_tensor("example", example)
-    was_training = model.training
-    model.eval()
     layer_flops: dict[str, float] = {}
     hooks = []
     for name, layer in masked_layers(model):
@@ -118,12 +118,11 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
             hooks.append(layer.register_forward_hook(record))
     counter = FlopCounterMode(display=False)
     try:
-        with counter:
+        with counter, model_mode(model, training=False):
             model(example)
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
     per_module = counter.get_flop_counts()
     dense = float(counter.get_total_flops()) + sum(layer_flops.values())
     saved = 0.0
@@ -155,19 +154,17 @@ def measure_latency(
     check_tensor("example", example)
     check_int("repeats", repeats, 1)
     check_int("warmup", warmup, 0)
-    was_training = model.training
-    model.eval()
     sync = torch.cuda.synchronize if example.device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        model(example)
     times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        model(example)
-        sync()
-        times.append(time.perf_counter() - start)
-    model.train(was_training)
+    with model_mode(model, training=False):
+        for _ in range(warmup):
+            model(example)
+        for _ in range(repeats):
+            sync()
+            start = time.perf_counter()
+            model(example)
+            sync()
+            times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
 
 
@@ -223,7 +220,7 @@ def summarize(
     Pass ``dense_latency_s`` (``measure_latency`` of the dense model on the same input) to get the
     measured speed ratio beside the theoretical one.
     """
-    next(prunable_weights(model))  # raises unless model is a Module with masked layers
+    require_masked(model)
     check_tensor("example", example)
     if accuracy is not None:
         check_float("accuracy", accuracy, 0.0, 1.0)

@@ -14,11 +14,12 @@ from torch import nn
 
 from helpers.core.masks import to_masked
 from helpers.plumbing.params import (
-    ParameterTypeError,
     check_bool,
+    check_callable,
     check_choice,
     check_int,
     check_module,
+    check_type,
 )
 
 __all__ = ["MLP", "CNN1d", "CNN2d", "RNNClassifier", "TinyGPT", "build"]
@@ -43,15 +44,17 @@ class MLP(nn.Module):
             or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes)
         ):
             raise ValueError(f"sizes must list at least two positive integers, got {sizes!r}")
-        if not callable(activation):
-            raise ParameterTypeError(
-                f"activation must be a module class such as nn.ReLU, got {activation!r}"
-            )
+        what = "a module class such as nn.ReLU"
+        check_callable("activation", activation, what)
+        # One activation per hidden layer, made (and checked) before any weight is drawn.
+        activations = [activation() for _ in sizes[1:-1]]
+        for made in activations:
+            check_type("activation", made, nn.Module, f"{what} (activation() made a {made!r})")
         layers: list[nn.Module] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(n_in, n_out))
-            if i < len(sizes) - 2:
-                layers.append(activation())
+            if i < len(activations):
+                layers.append(activations[i])
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

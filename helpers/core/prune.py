@@ -18,18 +18,26 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from helpers.core.masks import get_masks, prunable_weights, sparsity_report
+from helpers.core.masks import (
+    get_masks,
+    prunable_weights,
+    require_masked,
+    set_masks,
+    sparsity_report,
+)
 from helpers.plumbing.params import (
     ParameterTypeError,
     check_bool,
     check_choice,
     check_float,
+    check_generator,
     check_int,
     check_module,
     check_type,
@@ -38,13 +46,16 @@ from helpers.plumbing.runtime import progress_enabled
 
 __all__ = [
     "magnitude_prune",
+    "magnitude_scores",
     "random_prune",
     "METHODS",
     "pruned_copy",
+    "masks_by_scores",
     "prune_by_scores",
     "check_sparsity",
     "Snapshot",
     "snapshot",
+    "check_snapshot",
     "rewind",
     "imp_sparsities",
     "iterative_magnitude_pruning",
@@ -68,9 +79,11 @@ def _check_scope(scope: str) -> None:
     check_choice("scope", scope, ("layer", "global"))
 
 
-def _check_generator(generator: torch.Generator | None) -> None:
-    if generator is not None:
-        check_type("generator", generator, torch.Generator, "a torch.Generator or None")
+def _check_function(name: str, function: Any, signature: str) -> None:
+    if not callable(function):
+        raise ParameterTypeError(
+            f"parameter {name} must be a function {signature}, got {type(function).__name__}"
+        )
 
 
 def _smallest_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -86,18 +99,21 @@ def _smallest_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def prune_by_scores(
+def masks_by_scores(
     model: nn.Module,
     scores: dict[str, torch.Tensor],
     sparsity: float,
     scope: Scope = "layer",
-) -> None:
-    """Prune the lowest-scoring weights until ``sparsity`` of the counted weights are pruned.
+) -> dict[str, torch.Tensor]:
+    """The masks that prune the lowest-scoring weights until ``sparsity`` of the counted weights are
+    pruned, by full weight name; the model is not changed (``prune_by_scores`` installs them).
 
     ``scores`` maps each prunable weight's full name to a tensor of its shape; larger = more
     important. Already-pruned weights are forced to the lowest score so they stay pruned.
     ``scope='layer'`` prunes each tensor to ``sparsity``; ``'global'`` ranks all tensors together,
     so tensors of small-magnitude weights (often the first or recurrent layers) lose more.
+    Computing masks without installing them lets a pruner that combines criteria (AP, notebook 04)
+    check every step before it changes anything.
     """
     sparsity = check_sparsity(sparsity)
     _check_scope(scope)
@@ -124,26 +140,40 @@ def prune_by_scores(
         masked_scores[full] = score.masked_fill(layer.get_mask(p) == 0, float("-inf"))
 
     if scope == "layer":
-        for full, layer, p in weights:
-            k = round(sparsity * masked_scores[full].numel())
-            layer.set_mask(p, _smallest_k_mask(masked_scores[full], k))
-        return
-    flat = torch.cat([masked_scores[full].reshape(-1) for full, _, _ in weights])
-    k = round(sparsity * flat.numel())
-    keep = _smallest_k_mask(flat, k)
-    start = 0
-    for full, layer, p in weights:
-        n = masked_scores[full].numel()
-        layer.set_mask(p, keep[start : start + n].view_as(masked_scores[full]))
-        start += n
+        return {
+            full: _smallest_k_mask(score, round(sparsity * score.numel()))
+            for full, score in masked_scores.items()
+        }
+    flat = torch.cat([score.reshape(-1) for score in masked_scores.values()])  # (all weights,)
+    keep = _smallest_k_mask(flat, round(sparsity * flat.numel()))
+    masks, start = {}, 0
+    for full, score in masked_scores.items():
+        masks[full] = keep[start : start + score.numel()].view_as(score)
+        start += score.numel()
+    return masks
+
+
+def prune_by_scores(
+    model: nn.Module,
+    scores: dict[str, torch.Tensor],
+    sparsity: float,
+    scope: Scope = "layer",
+) -> None:
+    """Prune the lowest-scoring weights until ``sparsity`` of the counted weights are pruned
+    (in place; which ones: ``masks_by_scores``)."""
+    set_masks(model, masks_by_scores(model, scores, sparsity, scope))
+
+
+def magnitude_scores(model: nn.Module) -> dict[str, torch.Tensor]:
+    """|w| of every prunable (effective) weight, by full name: the magnitude criterion."""
+    return {full: layer.effective(p).abs() for full, layer, p in prunable_weights(model)}
 
 
 def magnitude_prune(model: nn.Module, sparsity: float, scope: Scope = "layer") -> None:
     """Han et al. 2015: prune the weights of smallest |w| until ``sparsity`` are pruned (in place)."""
     check_sparsity(sparsity)
     _check_scope(scope)
-    scores = {full: layer.effective(p).abs() for full, layer, p in prunable_weights(model)}
-    prune_by_scores(model, scores, sparsity, scope)
+    prune_by_scores(model, magnitude_scores(model), sparsity, scope)
 
 
 def random_prune(
@@ -156,7 +186,7 @@ def random_prune(
     # Check first: drawing the scores advances ``generator``, which a failed call must not do.
     check_sparsity(sparsity)
     _check_scope(scope)
-    _check_generator(generator)
+    check_generator("generator", generator)
     scores = {}
     for full, layer, p in prunable_weights(model):
         shape = layer.get_mask(p).shape
@@ -177,8 +207,8 @@ def pruned_copy(
     """
     check_choice("method", method, METHODS)
     check_sparsity(sparsity)
-    _check_generator(generator)
-    next(prunable_weights(model))  # raises unless model is a Module with masked layers
+    check_generator("generator", generator)
+    require_masked(model)
     pruned = copy.deepcopy(model)
     if method == "random":
         random_prune(pruned, sparsity, scope="layer", generator=generator)
@@ -252,19 +282,7 @@ def _check_rewind(
     model: nn.Module, snap: Snapshot, optimizer: Any | None, scheduler: Any | None
 ) -> None:
     """Raise unless ``rewind(model, snap, optimizer, scheduler)`` can restore everything."""
-    next(prunable_weights(model))  # raises unless model is a Module with masked layers
-    check_type("snap", snap, Snapshot, "a Snapshot (from helpers.core.prune.snapshot)")
-    current = model.state_dict()
-    state = {k: v for k, v in snap.model.items() if not k.endswith("_mask")}
-    unknown = set(state) - set(current)
-    if unknown:
-        raise ValueError(f"the snapshot has entries the model lacks: {sorted(unknown)[:5]}")
-    for key, value in state.items():
-        if isinstance(value, torch.Tensor) and value.shape != current[key].shape:
-            raise ValueError(
-                f"the snapshot's '{key}' has shape {tuple(value.shape)}, the model's "
-                f"{tuple(current[key].shape)}: snap must come from a model of the same architecture"
-            )
+    check_snapshot("snap", snap, model)
     if optimizer is not None:
         check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer or None")
         if snap.optimizer is None:
@@ -276,8 +294,34 @@ def _check_rewind(
                 f"optimizer has parameter groups of sizes {groups} but the snapshot's optimizer "
                 f"had {saved}: pass the optimizer of the same model"
             )
-    if scheduler is not None and snap.scheduler is None:
-        raise ValueError("the snapshot holds no scheduler state; take it with scheduler=...")
+    if scheduler is not None:
+        if not callable(getattr(scheduler, "load_state_dict", None)):
+            raise ParameterTypeError(
+                "parameter scheduler must be an LR scheduler (with load_state_dict) or None, "
+                f"got {type(scheduler).__name__}"
+            )
+        if snap.scheduler is None:
+            raise ValueError("the snapshot holds no scheduler state; take it with scheduler=...")
+
+
+def check_snapshot(name: str, snap: Any, model: nn.Module) -> Snapshot:
+    """``snap`` if ``rewind`` can restore it into ``model``: a ``Snapshot`` of a masked model of the
+    same architecture (the same state names and shapes, masks aside); otherwise a clear error."""
+    require_masked(model)
+    check_type(name, snap, Snapshot, "a Snapshot (from helpers.core.prune.snapshot)")
+    current = model.state_dict()
+    state = {k: v for k, v in snap.model.items() if not k.endswith("_mask")}
+    unknown = set(state) - set(current)
+    if unknown:
+        raise ValueError(f"{name} has entries the model lacks: {sorted(unknown)[:5]}")
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.shape != current[key].shape:
+            raise ValueError(
+                f"{name}['{key}'] has shape {tuple(value.shape)}, the model's "
+                f"{tuple(current[key].shape)}: {name} must come from a model of the same "
+                "architecture"
+            )
+    return snap
 
 
 def imp_sparsities(rounds: int, rate: float = 0.2) -> list[float]:
@@ -292,7 +336,7 @@ def imp_sparsities(rounds: int, rate: float = 0.2) -> list[float]:
 
 def iterative_magnitude_pruning(
     model: nn.Module,
-    train: Callable[[nn.Module], float],
+    train: Callable[[nn.Module], Any],
     rewind_to: Snapshot,
     rounds: int,
     rate: float = 0.2,
@@ -300,28 +344,36 @@ def iterative_magnitude_pruning(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: Any | None = None,
     progress: bool | None = None,
+    prune_step: Callable[[nn.Module, float], None] | None = None,
+    desc: str = "IMP rounds",
 ) -> list[dict[str, Any]]:
     """Frankle & Carbin's IMP with rewinding (notebook 01); ``model`` must already be trained dense.
 
     Each round: prune ``rate`` of the remaining weights by magnitude, rewind the survivors (and the
-    optimizer and scheduler, if given) to ``rewind_to``, retrain with ``train(model) -> score``.
-    Returns one dict per round: ``round``, ``sparsity``, ``score`` and the round's ``masks``.
+    optimizer and scheduler, if given) to ``rewind_to``, retrain with ``train(model) -> score``
+    (any value: an accuracy, or a record of the round). Returns one dict per round: ``round``,
+    ``sparsity``, ``score`` and the round's ``masks``.
+
+    ``prune_step(model, target_sparsity)`` replaces the magnitude pruning of step 1 by another
+    pruner that brings the model to the round's target, ``imp_sparsities(rounds, rate)`` (AP on
+    top of magnitude pruning in notebook 04); ``scope`` is then unused. ``desc`` labels the
+    progress bar.
     """
     # Check everything before round 1 prunes anything.
     targets = imp_sparsities(rounds, rate)
     _check_scope(scope)
-    if not callable(train):
-        raise ParameterTypeError(
-            f"parameter train must be a function train(model) -> score, got {type(train).__name__}"
-        )
+    _check_function("train", train, "train(model) -> score")
+    if prune_step is not None:
+        _check_function("prune_step", prune_step, "prune_step(model, target_sparsity)")
     _check_rewind(model, rewind_to, optimizer, scheduler)
     if progress is not None:
         check_bool("progress", progress)
+    check_type("desc", desc, str, "a string")
+    if prune_step is None:
+        prune_step = partial(magnitude_prune, scope=scope)
     history = []
-    for r, target in enumerate(
-        tqdm(targets, desc="IMP rounds", disable=not progress_enabled(progress)), 1
-    ):
-        magnitude_prune(model, target, scope)  # 1. prune the smallest surviving weights
+    for r, target in enumerate(tqdm(targets, desc=desc, disable=not progress_enabled(progress)), 1):
+        prune_step(model, target)  # 1. prune to the round's target (by default the smallest |w|)
         rewind(model, rewind_to, optimizer, scheduler)  # 2. reset survivors to their early values
         score = train(model)  # 3. retrain the ticket
         history.append(
@@ -366,7 +418,7 @@ class GradualMagnitudePruning:
         every: int = 100,
         scope: Scope = "layer",
     ) -> None:
-        next(prunable_weights(model))  # raises unless model is a Module with masked layers
+        require_masked(model)
         check_sparsity(final, "final")
         _check_scope(scope)
         check_int("every", every, 1)
@@ -375,14 +427,22 @@ class GradualMagnitudePruning:
         self.every, self.scope = every, scope
         self.history: list[tuple[int, float]] = []
 
+    def due(self, step: int) -> bool:
+        """Whether to prune after optimizer step ``step``: every ``every`` steps from ``start`` to
+        ``end``, and at ``end`` itself, so the schedule always reaches ``final``."""
+        return self.start <= step <= self.end and (step % self.every == 0 or step == self.end)
+
     def on_step_end(self, step: int, **_: Any) -> None:
-        if step % self.every and step != self.end:
-            return
-        if step < self.start or step > self.end:
+        if not self.due(step):
             return
         target = cubic_sparsity(step, self.final, self.start, self.end)
-        magnitude_prune(self.model, target, self.scope)
+        self.prune_to(target)
         self.history.append((step, target))
+
+    def prune_to(self, target: float) -> None:
+        """One pruning event: magnitude-prune to ``target``. A subclass changes the criterion here
+        (``ActivatingGradualPruning``, notebook 04) and keeps the schedule."""
+        magnitude_prune(self.model, target, self.scope)
 
 
 Callback = Callable[..., None]

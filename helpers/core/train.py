@@ -14,7 +14,7 @@ Callbacks are plain objects with any of these methods, all optional:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,18 +28,20 @@ from helpers.core.metrics import accuracy
 from helpers.plumbing.params import (
     ParameterTypeError,
     check_bool,
+    check_callable,
     check_float,
     check_int,
     check_module,
     check_type,
 )
-from helpers.plumbing.runtime import progress_enabled, resolve_device
+from helpers.plumbing.runtime import model_mode, progress_enabled, resolve_device
 
 __all__ = [
     "History",
     "fit",
     "evaluate",
     "predict",
+    "check_loader",
 ]
 
 
@@ -101,18 +103,21 @@ def fit(
     ``keep_masks=False`` skips re-zeroing pruned weights after each step: only for showing the
     optimizer trap (notebook 00). ``amp`` turns on mixed precision (float16 on CUDA, bfloat16 elsewhere); ``compile`` runs the
     forward pass through ``torch.compile`` (worth it on a GPU for long runs, not for the defaults).
+    The model trains in training mode and gets back the train/eval mode it came with.
     """
     # Check every argument before the model is moved or trained.
     check_module("model", model)
-    _check_loader("train_loader", train_loader)
+    check_loader("train_loader", train_loader)
     epochs = check_int("epochs", epochs, 0)
     if optimizer is not None:
         check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer or None")
     check_float("lr", lr, 0.0, finite=True)  # lr=0 is allowed: it records without learning
-    _check_callable("loss_fn", loss_fn)
+    _check_loss_fn(loss_fn)
     if val_loader is not None:
-        _check_loader("val_loader", val_loader)
-    _check_loader("callbacks", callbacks, "a list of callback objects")
+        check_loader("val_loader", val_loader)
+        if hasattr(val_loader, "__len__") and len(val_loader) == 0:  # found only after an epoch
+            raise ValueError("parameter val_loader yields no batches; it must yield at least one")
+    check_loader("callbacks", callbacks, "a list of callback objects")
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
         raise ParameterTypeError(
             f"parameter scheduler must be an LR scheduler (with .step()) or None, "
@@ -128,14 +133,13 @@ def fit(
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = loss_fn or nn.functional.cross_entropy
     callbacks = list(callbacks)
-    handle = None
-    if keep_masks and any(isinstance(m, MaskedMixin) for m in model.modules()):
-        handle = keep_masks_after_steps(optimizer, model)
     forward = torch.compile(model) if compile else model
     scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
     history = History()
     step = 0
-    try:
+    # Train in training mode, re-zeroing pruned weights after every step; afterwards (also after an
+    # error) the model gets its own train/eval mode back and the hook is removed.
+    with model_mode(model, training=True), _masks_kept(optimizer, model, keep_masks):
         for epoch in tqdm(
             range(epochs), desc=desc, disable=not progress_enabled(progress), leave=False
         ):
@@ -176,10 +180,21 @@ def fit(
                 )
             history.epochs.append(row)
             _call(callbacks, "on_epoch_end", epoch=epoch + 1, model=model, history=history)
+    return history
+
+
+@contextlib.contextmanager
+def _masks_kept(optimizer: torch.optim.Optimizer, model: nn.Module, keep: bool) -> Iterator[None]:
+    """While the block runs, re-zero pruned weights after every optimizer step (if ``keep`` and the
+    model has masked layers): ``keep_masks_after_steps``, with its hook removed at the end."""
+    handle = None
+    if keep and any(isinstance(m, MaskedMixin) for m in model.modules()):
+        handle = keep_masks_after_steps(optimizer, model)
+    try:
+        yield
     finally:
         if handle is not None:
             handle.remove()
-    return history
 
 
 @torch.no_grad()
@@ -188,16 +203,14 @@ def predict(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All outputs and targets of ``loader`` (on the CPU), with the model in eval mode."""
     check_module("model", model)
-    _check_loader("loader", loader)
+    check_loader("loader", loader)
     device = resolve_device(device)
     model.to(device)
-    was_training = model.training
-    model.eval()
     outputs, targets = [], []
-    for x, y in loader:
-        outputs.append(model(x.to(device)).float().cpu())
-        targets.append(y.cpu())
-    model.train(was_training)
+    with model_mode(model, training=False):
+        for x, y in loader:
+            outputs.append(model(x.to(device)).float().cpu())
+            targets.append(y.cpu())
     if not outputs:
         raise ValueError("parameter loader yielded no batches; it must yield at least one (x, y)")
     return torch.cat(outputs), torch.cat(targets)
@@ -210,21 +223,21 @@ def evaluate(
     device: str | torch.device = "auto",
 ) -> dict[str, float]:
     """Mean loss and accuracy of ``model`` on ``loader``: ``{'loss': ..., 'acc': ...}``."""
-    _check_callable("loss_fn", loss_fn)
+    _check_loss_fn(loss_fn)
     loss_fn = loss_fn or nn.functional.cross_entropy
     outputs, targets = predict(model, loader, device)
     return {"loss": loss_fn(outputs, targets).item(), "acc": accuracy(outputs, targets)}
 
 
-def _check_loader(name: str, value: Any, what: str = "an iterable of (x, y) batches") -> None:
-    # A tensor iterates over its rows, never over (x, y) pairs: wrap it in data.TensorLoader.
+def check_loader(name: str, value: Any, what: str = "an iterable of (x, y) batches") -> None:
+    """Raise ParameterTypeError unless ``value`` can be iterated for (x, y) batches.
+
+    A tensor iterates over its rows, never over (x, y) pairs: wrap it in ``data.TensorLoader``.
+    """
     if isinstance(value, (str, bytes, torch.Tensor)) or not isinstance(value, Iterable):
         raise ParameterTypeError(f"parameter {name} must be {what}, got {type(value).__name__}")
 
 
-def _check_callable(name: str, value: Any) -> None:
-    if value is not None and not callable(value):
-        raise ParameterTypeError(
-            f"parameter {name} must be a function (outputs, targets) -> loss or None, "
-            f"got {type(value).__name__}"
-        )
+def _check_loss_fn(loss_fn: Any) -> None:
+    if loss_fn is not None:
+        check_callable("loss_fn", loss_fn, "a function (outputs, targets) -> loss or None")

@@ -26,32 +26,30 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from helpers.core.activations import ALL, DeadNeuronMonitor, dead_neuron_rate
-from helpers.core.masks import prunable_weights, sparsity_report
+from helpers.core.masks import get_masks, prunable_weights, set_masks, sparsity_report
 from helpers.core.prune import (
     GradualMagnitudePruning,
     Scope,
     Snapshot,
     check_sparsity,
-    cubic_sparsity,
-    magnitude_prune,
-    rewind,
+    iterative_magnitude_pruning,
+    magnitude_scores,
+    masks_by_scores,
 )
 from helpers.core.train import evaluate, fit
-from helpers.plumbing.runtime import progress_enabled
+from helpers.plumbing.params import check_choice
 
 __all__ = [
     "current_weights",
     "ap_scores",
+    "ap_masks",
     "ap_prune",
-    "cycle_sparsities",
-    "magnitude_then_ap",
+    "prune_with_ap_share",
     "ActivatingGradualPruning",
     "RoundResult",
     "train_and_measure",
@@ -66,13 +64,20 @@ def current_weights(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def ap_scores(model: nn.Module, start: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def ap_scores(
+    model: nn.Module,
+    start: Mapping[str, torch.Tensor],
+    masks: Mapping[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
     """AP's candidates and their order: |w_end - w_start| where w_end < 0 and alive, +inf elsewhere.
 
     ``start`` maps each prunable weight's full name to its value when the cycle began (a
     ``current_weights`` copy, or a ``state_dict`` of that moment). Smaller score = pruned first;
-    +inf marks weights AP never takes (positive, zero or already pruned).
+    +inf marks weights AP never takes (positive, zero or already pruned). ``masks`` says which
+    weights are alive (default: the model's own masks; ``prune_with_ap_share`` passes the masks
+    its magnitude step is about to install).
     """
+    masks = get_masks(model) if masks is None else masks
     scores = {}
     for full, layer, p in prunable_weights(model):
         if full not in start:
@@ -85,101 +90,116 @@ def ap_scores(model: nn.Module, start: Mapping[str, torch.Tensor]) -> dict[str, 
             raise ValueError(
                 f"start['{full}'] has shape {tuple(w_start.shape)}, expected {tuple(w_end.shape)}"
             )
-        candidate = (w_end < 0) & (layer.get_mask(p) > 0)
+        candidate = (w_end < 0) & (masks[full] > 0)
         change = (w_end - w_start).abs()  # |w_end - w_start|
         scores[full] = torch.where(candidate, change, torch.full_like(change, float("inf")))
     return scores
 
 
-def _prune_lowest(
-    layers: list[tuple[str, Any, str]], scores: dict[str, torch.Tensor], k: int
-) -> None:
-    """Set the mask to 0 at the ``k`` lowest finite scores among ``layers`` (ranked together)."""
-    if k <= 0:
-        return
-    flat = torch.cat([scores[full].reshape(-1) for full, _, _ in layers])  # (total weights,)
+def _zeros(masks: Mapping[str, torch.Tensor], names: Iterable[str] | None = None) -> int:
+    """How many entries of ``masks`` (only those of ``names``, if given) are 0: pruned weights."""
+    return sum(int((masks[full] == 0).sum()) for full in (masks if names is None else names))
+
+
+def _without_lowest(
+    names: list[str],
+    scores: Mapping[str, torch.Tensor],
+    masks: Mapping[str, torch.Tensor],
+    k: int,
+) -> dict[str, torch.Tensor]:
+    """The masks of ``names`` with 0 also at the ``k`` lowest finite scores (ranked together)."""
+    flat = torch.cat([scores[full].reshape(-1) for full in names])  # (weights of names,)
     available = int(torch.isfinite(flat).sum())
     if k > available:
-        names = ", ".join(full for full, _, _ in layers)
         raise ValueError(
-            f"AP must prune {k} weights of {names} but only {available} alive negative weights remain; "
-            "lower the AP share or the target sparsity"
+            f"AP must prune {k} weights of {', '.join(names)} but only {available} alive negative "
+            "weights remain; lower the AP share or the target sparsity"
         )
-    drop = torch.topk(flat, k=k, largest=False).indices
     keep = torch.ones_like(flat)
-    keep[drop] = 0
-    start = 0
-    for _, layer, p in layers:
-        mask = layer.get_mask(p)
-        n = mask.numel()
-        layer.set_mask(p, mask * keep[start : start + n].view_as(mask))
-        start += n
+    if k > 0:
+        keep[torch.topk(flat, k=k, largest=False).indices] = 0
+    new, first = {}, 0
+    for full in names:
+        n = masks[full].numel()
+        new[full] = masks[full] * keep[first : first + n].view_as(masks[full])
+        first += n
+    return new
 
 
 @torch.no_grad()
+def ap_masks(
+    model: nn.Module,
+    start: Mapping[str, torch.Tensor],
+    sparsity: float,
+    scope: Scope = "global",
+    masks: Mapping[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """The masks after AP-pruning ``masks`` (default: the model's) until ``sparsity`` of the counted
+    weights are pruned, by full weight name; the model is not changed.
+
+    ``scope='global'`` ranks the candidates of all tensors together (as the paper's code does);
+    ``'layer'`` brings each tensor to ``sparsity`` on its own. Raises ValueError when too few alive
+    negative weights remain to reach the target; as nothing is installed, that changes nothing.
+    """
+    sparsity = check_sparsity(sparsity)
+    check_choice("scope", scope, ("layer", "global"))
+    masks = dict(get_masks(model) if masks is None else masks)
+    scores = ap_scores(model, start, masks)
+    names = [full for full, _, _ in prunable_weights(model)]
+    for group in [names] if scope == "global" else [[full] for full in names]:
+        total = sum(masks[full].numel() for full in group)
+        k = max(round(sparsity * total) - _zeros(masks, group), 0)  # how many more to the target
+        masks.update(_without_lowest(group, scores, masks, k))
+    return masks
+
+
 def ap_prune(
     model: nn.Module, start: Mapping[str, torch.Tensor], sparsity: float, scope: Scope = "global"
 ) -> int:
     """Prune by the AP criterion until ``sparsity`` of the counted weights are pruned; return how many.
 
     Like every pruner in ``helpers.prune``, ``sparsity`` is the *target* fraction of pruned weights,
-    counting those already pruned. ``scope='global'`` ranks the candidates of all tensors together
-    (as the paper's code does); ``'layer'`` brings each tensor to ``sparsity`` on its own. Raises
-    ValueError when too few alive negative weights remain to reach the target.
+    counting those already pruned; the masks are those of ``ap_masks``. Raises ValueError when too
+    few alive negative weights remain to reach the target, and then changes nothing.
     """
-    sparsity = check_sparsity(sparsity)
-    if scope not in ("layer", "global"):
-        raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
-    scores = ap_scores(model, start)
-    layers = list(prunable_weights(model))
-    groups = [layers] if scope == "global" else [[entry] for entry in layers]
-    pruned = 0
-    for group in groups:
-        total = sum(layer.get_mask(p).numel() for _, layer, p in group)
-        zeros = sum(int((layer.get_mask(p) == 0).sum()) for _, layer, p in group)
-        k = max(round(sparsity * total) - zeros, 0)  # how many more to reach the target
-        _prune_lowest(group, scores, k)
-        pruned += k
-    return pruned
+    before = get_masks(model)
+    after = ap_masks(model, start, sparsity, scope, before)
+    set_masks(model, after)
+    return _zeros(after) - _zeros(before)
 
 
-def cycle_sparsities(current: float, rate: float, ap_rate: float) -> tuple[float, float]:
-    """(sparsity after the base pruner, sparsity after AP) for one cycle.
-
-    Both rates are fractions of the weights *alive at the start of the cycle* (the paper's p and q):
-    the base pruner removes ``rate - ap_rate`` of them, AP the other ``ap_rate``:
-
-        s_base = 1 - (1 - s) (1 - (p - q)),    s_after = 1 - (1 - s) (1 - p)
-    """
-    check_sparsity(current, "current")
-    check_sparsity(rate, "rate")
-    check_sparsity(ap_rate, "ap_rate")
-    if ap_rate > rate:
-        raise ValueError(
-            f"ap_rate ({ap_rate}) must not exceed rate ({rate}): AP takes a share of each cycle"
-        )
-    alive = 1.0 - current
-    return 1.0 - alive * (1.0 - (rate - ap_rate)), 1.0 - alive * (1.0 - rate)
-
-
-def magnitude_then_ap(
+@torch.no_grad()
+def prune_with_ap_share(
     model: nn.Module,
     start: Mapping[str, torch.Tensor],
-    rate: float = 0.2,
-    ap_rate: float = 0.02,
+    target: float,
+    ap_share: float,
     scope: Scope = "global",
-) -> float:
-    """One IMP + AP pruning cycle: magnitude-prune ``rate - ap_rate`` of the alive weights, then
-    AP-prune ``ap_rate`` of them (``start``: the weights when the cycle's training began).
+) -> int:
+    """One pruning event with AP: raise the sparsity from its current value s to ``target`` t,
+    magnitude pruning taking ``1 - ap_share`` of the increase and AP the rest; return how many AP took.
 
-    ``ap_rate=0`` is plain IMP. Returns the model's sparsity afterwards.
+        s_base = s + (1 - ap_share) (t - s)    (magnitude: the smallest |w|)
+        s_after = t                            (AP: alive negatives that moved least since ``start``)
+
+    The paper's cycle (prune p of the alive weights, AP takes q of them) is ``ap_share = q / p``
+    with t = 1 - (1 - s)(1 - p); ``imp_with_ap`` and ``ActivatingGradualPruning`` both prune with
+    it. Nothing happens when the model is at least ``target`` sparse already. Both steps' masks are
+    computed before any is installed, so a rejected call changes nothing.
     """
+    target = check_sparsity(target, "target")
+    ap_share = check_sparsity(ap_share, "ap_share")
+    check_choice("scope", scope, ("layer", "global"))
     current = sparsity_report(model).sparsity
-    base_target, final_target = cycle_sparsities(current, rate, ap_rate)
-    magnitude_prune(model, base_target, scope)
-    if ap_rate > 0:
-        ap_prune(model, start, final_target, scope)
-    return sparsity_report(model).sparsity
+    if target <= current:
+        return 0
+    base = current + (1.0 - ap_share) * (target - current)  # s_base = s + (1 - share)(t - s)
+    after_magnitude = masks_by_scores(model, magnitude_scores(model), base, scope)
+    after_ap = (
+        ap_masks(model, start, target, scope, after_magnitude) if ap_share > 0 else after_magnitude
+    )
+    set_masks(model, after_ap)
+    return _zeros(after_ap) - _zeros(after_magnitude)
 
 
 class ActivatingGradualPruning(GradualMagnitudePruning):
@@ -187,10 +207,11 @@ class ActivatingGradualPruning(GradualMagnitudePruning):
 
     Each pruning event raises the sparsity from its current value s to the schedule's s_t; the
     magnitude criterion removes ``1 - ap_share`` of that increase, AP the rest (the paper's 2 of 20
-    is ``ap_share=0.1``). Here a "cycle" is the interval between two pruning events: w_start is the
-    weights right after the previous event (at the first event, when the callback was made).
-    ``ap_share=0`` is plain ``GradualMagnitudePruning``. The scope is global by default, as the
-    paper's code ranks all tensors together.
+    is ``ap_share=0.1``; ``prune_with_ap_share``). Here a "cycle" is the interval between two
+    pruning events: w_start is the weights right after the previous event (at the first event,
+    when the callback was made). ``ap_share=0`` is plain ``GradualMagnitudePruning``. The scope is
+    global by default, as the paper's code ranks all tensors together. When to prune is the
+    parent's schedule (``due``); only the pruning action (``prune_to``) differs.
     """
 
     def __init__(
@@ -208,20 +229,12 @@ class ActivatingGradualPruning(GradualMagnitudePruning):
         self.start_weights = current_weights(model)
         self.ap_pruned = 0
 
-    def on_step_end(self, step: int, **_: Any) -> None:
-        if step % self.every and step != self.end:
-            return
-        if step < self.start or step > self.end:
-            return
-        target = cubic_sparsity(step, self.final, self.start, self.end)
-        current = sparsity_report(self.model).sparsity
-        if target > current:
-            base_target = current + (1.0 - self.ap_share) * (target - current)
-            magnitude_prune(self.model, base_target, self.scope)
-            if self.ap_share > 0:
-                self.ap_pruned += ap_prune(self.model, self.start_weights, target, self.scope)
+    def prune_to(self, target: float) -> None:
+        """Magnitude and AP together up to ``target``; the weights now start the next cycle."""
+        self.ap_pruned += prune_with_ap_share(
+            self.model, self.start_weights, target, self.ap_share, self.scope
+        )
         self.start_weights = current_weights(self.model)
-        self.history.append((step, target))
 
 
 # --- lottery-ticket rounds with and without AP (notebook 04's experiment) -------------------------
@@ -294,23 +307,32 @@ def imp_with_ap(
     """Lottery-ticket IMP with rewinding to ``init``, plus AP when ``ap_rate > 0``.
 
     Starts from ``trained`` (a copy; the dense network after its first training, shared by the runs
-    with and without AP, which differ only from the first pruning on). Each round prunes with
-    ``magnitude_then_ap``, rewinds the survivors to ``init`` and retrains. w_start of every cycle
-    is therefore the initial weights, as in the paper's code (``original_initialization``).
-    Returns the final model and one ``RoundResult`` per round.
+    with and without AP, which differ only from the first pruning on). The rounds are
+    ``prune.iterative_magnitude_pruning``'s: every round prunes ``rate`` (p) of the alive weights,
+    AP taking ``ap_rate`` (q) of them (``prune_with_ap_share`` with share q / p), rewinds the
+    survivors to ``init`` and retrains. w_start of every cycle is therefore the initial weights, as
+    in the paper's code (``original_initialization``). Returns the final model and one
+    ``RoundResult`` per round.
     """
-    if not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    rate = check_sparsity(rate, "rate")
+    ap_rate = check_sparsity(ap_rate, "ap_rate")
+    if ap_rate > rate:
+        raise ValueError(
+            f"ap_rate ({ap_rate}) must not exceed rate ({rate}): AP takes a share of each round"
+        )
+    ap_share = ap_rate / rate if rate > 0 else 0.0
     model = copy.deepcopy(trained)
     # w_start of every cycle: the initial weights (ap_scores names any the snapshot lacks)
     start = {full: init.model[full] for full, _, _ in prunable_weights(model) if full in init.model}
-    results = []
-    for _ in tqdm(range(rounds), desc=desc, disable=not progress_enabled(), leave=False):
-        magnitude_then_ap(model, start, rate, ap_rate, scope)
-        rewind(model, init)
-        results.append(
-            train_and_measure(
-                model, train_loader, test_loader, probe, epochs=epochs, lr=lr, device=device
-            )
-        )
-    return model, results
+    history = iterative_magnitude_pruning(
+        model,
+        lambda m: train_and_measure(
+            m, train_loader, test_loader, probe, epochs=epochs, lr=lr, device=device
+        ),
+        init,
+        rounds,
+        rate,
+        prune_step=lambda m, target: prune_with_ap_share(m, start, target, ap_share, scope),
+        desc=desc,
+    )
+    return model, [entry["score"] for entry in history]

@@ -23,7 +23,6 @@ its callback ``TemperatureSchedule``, ``helpers.core.regularize.SoftMaskL1``, ``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,16 +32,24 @@ from torch import nn
 
 from helpers.core.masks import (
     get_masks,
+    mask_logits,
     param_groups,
     prunable_weights,
+    require_masked,
     set_mask_temperature,
     sparsity_report,
 )
-from helpers.core.prune import Snapshot, rewind
+from helpers.core.prune import Snapshot, check_snapshot, rewind
 from helpers.core.regularize import SoftMaskL1
-from helpers.core.train import evaluate, fit
-from helpers.plumbing.params import check_float
-from helpers.plumbing.runtime import resolve_device
+from helpers.core.train import check_loader, evaluate, fit
+from helpers.plumbing.params import (
+    ParameterTypeError,
+    check_bool,
+    check_float,
+    check_int,
+    check_list,
+)
+from helpers.plumbing.runtime import progress_enabled, resolve_device
 
 __all__ = [
     "enable_soft_masks",
@@ -65,25 +72,20 @@ def enable_soft_masks(model: nn.Module, init: float = 0.0) -> list[nn.Parameter]
     network computes what it computed before. ``init`` (s0) steers the final sparsity: lower s0
     gives sparser tickets (the official code uses 0, or -0.1 for high sparsity).
     """
-    if isinstance(init, bool) or not isinstance(init, (int, float)) or not math.isfinite(init):
-        raise ValueError(f"init (s0) must be a finite number, got {init!r}")
     weights = list(prunable_weights(model))
     for full, layer, name in weights:  # check every weight before enabling any
         if layer.has_soft_mask(name):
             raise ValueError(
                 f"'{full}' already has a soft mask; extract_ticket(model) ends a search"
             )
-    return [layer.enable_soft_mask(name, init=float(init)) for _, layer, name in weights]
+        init = layer.checked_soft_init(name, init)
+    return [layer.enable_soft_mask(name, init=init) for _, layer, name in weights]
 
 
 @torch.no_grad()
 def soft_logits(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of every mask logit s, keyed by the weight's full name (e.g. ``'layers.0.weight'``)."""
-    return {
-        full: getattr(layer, f"{name}_logits").detach().clone()
-        for full, layer, name in prunable_weights(model)
-        if layer.has_soft_mask(name)
-    }
+    return {full: logits.detach().clone() for full, _, _, logits in mask_logits(model)}
 
 
 def exponential_temperature(step: int, steps: int, final_temp: float) -> float:
@@ -92,15 +94,15 @@ def exponential_temperature(step: int, steps: int, final_temp: float) -> float:
     Starts at 1 and ends at ``final_temp`` (200 in the paper's code): the mask logits move freely
     while beta is small, and sigmoid(beta s) hardens into a 0/1 mask as beta grows.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(
-            f"steps must be an integer >= 2 (a round needs a start and an end), got {steps!r}"
-        )
-    check_float("final_temp", final_temp, 1.0, finite=True)  # beta grows from 1
-    check_float("step", step)
-    if not 0 <= step < steps:
-        raise ValueError(f"step must lie in [0, {steps - 1}], got {step!r}")
-    return float(final_temp) ** (step / (steps - 1))  # beta_t = beta_T^(t/(T-1))
+    check_int("steps", steps, 2)  # a round needs a start and an end
+    final_temp = check_float("final_temp", final_temp, 1.0, finite=True)  # beta grows from 1
+    step = check_float("step", step, 0, steps, high_open=True)
+    return _beta(step, steps, final_temp)
+
+
+def _beta(step: float, steps: int, final_temp: float) -> float:
+    """beta_t = beta_T^(t / (T - 1)), for arguments already checked."""
+    return final_temp ** (step / (steps - 1))
 
 
 class TemperatureSchedule:
@@ -111,6 +113,7 @@ class TemperatureSchedule:
     """
 
     def __init__(self, model: nn.Module, steps: int, final_temp: float) -> None:
+        require_masked(model)
         exponential_temperature(0, steps, final_temp)  # checks steps and final_temp
         self.model, self.steps, self.final_temp = model, steps, float(final_temp)
         self.beta = 1.0
@@ -121,7 +124,7 @@ class TemperatureSchedule:
         set_mask_temperature(self.model, 1.0)
 
     def on_step_end(self, step: int, **_: Any) -> None:
-        self.beta = exponential_temperature(min(step, self.steps - 1), self.steps, self.final_temp)
+        self.beta = _beta(min(step, self.steps - 1), self.steps, self.final_temp)
         set_mask_temperature(self.model, self.beta)
 
 
@@ -132,15 +135,12 @@ def reset_logits_(model: nn.Module) -> None:
     Multiplying by beta keeps the round's decisions (sigmoid(beta s) is unchanged at the new beta of
     1 for removed weights); clamping at s0 lets every survivor compete again from the start value.
     """
-    found = False
-    for _, layer, name in prunable_weights(model):
-        if layer.has_soft_mask(name):
-            found = True
-            logits = getattr(layer, f"{name}_logits")
-            # s <- min(beta s, s0)
-            logits.copy_(torch.minimum(layer.mask_temperature * logits, layer.mask_soft_init))
-    if not found:
+    soft = list(mask_logits(model))
+    if not soft:
         raise ValueError("the model has no soft masks to reset; enable_soft_masks(model) first")
+    for _, layer, _, logits in soft:
+        # s <- min(beta s, s0)
+        logits.copy_(torch.minimum(layer.mask_temperature * logits, layer.mask_soft_init))
     set_mask_temperature(model, 1.0)
 
 
@@ -150,13 +150,11 @@ def extract_ticket(model: nn.Module) -> None:
     The ticket keeps the weights' own values (no 1/sigmoid(s0) factor), so after rewinding it
     computes with exactly the rewound weights on the kept connections, like an IMP ticket.
     """
-    found = False
-    for _, layer, name in prunable_weights(model):
-        if layer.has_soft_mask(name):
-            found = True
-            layer.harden_soft_mask(name)
-    if not found:
+    soft = list(mask_logits(model))
+    if not soft:
         raise ValueError("the model has no soft masks; there is no search to end")
+    for _, layer, name, _ in soft:
+        layer.harden_soft_mask(name)
 
 
 @dataclass
@@ -247,20 +245,23 @@ def search(
     freezing that a growing beta brings. At the end the ticket (s > 0) replaces the soft masks.
     The weights are left as trained: rewind them before training the ticket (``train_ticket``).
     """
-    for arg, value in (("rounds", rounds), ("epochs", epochs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{arg} must be a positive integer, got {value!r}")
-    for arg, value in (("lr", lr), ("mask_lr", mask_lr)):
-        if not value > 0:
-            raise ValueError(f"{arg} must be a positive number, got {value!r}")
+    # Check everything before the first soft mask is enabled.
+    require_masked(model)
+    steps = _steps_per_round(train_loader, check_int("epochs", epochs, 1))
+    check_int("rounds", rounds, 1)
+    check_float("final_temp", final_temp, 1.0, finite=True)
+    for name, value in (("lr", lr), ("mask_lr", mask_lr)):
+        check_float(name, value, 0.0, low_open=True, finite=True)
     penalty = SoftMaskL1(lam)  # checks lam
     device = resolve_device(device)
+    check_bool("record_logits", record_logits)
+    progress_enabled(progress)  # checks progress
+    enable_soft_masks(model, init)  # checks init and that no search runs yet
     model.to(device)
-    enable_soft_masks(model, init)
     weights, logits = param_groups(model)  # the logits in their own group, without weight decay
     optimizer = torch.optim.Adam([weights], lr=lr)
     mask_optimizer = _StepMaskOptimizer(torch.optim.SGD([logits], lr=mask_lr, momentum=0.9))
-    schedule = TemperatureSchedule(model, steps=epochs * len(train_loader), final_temp=final_temp)
+    schedule = TemperatureSchedule(model, steps=steps, final_temp=final_temp)
     result = CSResult(lam=float(lam), masks={}, sparsity=float("nan"), epochs=rounds * epochs)
     recorder = _Recorder(result, schedule, record_logits)
     for round_index in range(rounds):
@@ -288,6 +289,24 @@ def search(
     return result
 
 
+def _steps_per_round(train_loader: Any, epochs: int) -> int:
+    """The optimizer steps of one round, ``epochs * len(train_loader)``; at least 2 (beta goes from
+    1 to ``final_temp``), else a ValueError naming ``train_loader``."""
+    check_loader("train_loader", train_loader, "a loader of (x, y) batches with a len()")
+    if not hasattr(train_loader, "__len__"):
+        raise ParameterTypeError(
+            "parameter train_loader must be a loader of (x, y) batches with a len() (the "
+            f"temperature schedule needs the number of steps), got {type(train_loader).__name__}"
+        )
+    steps = epochs * len(train_loader)
+    if steps < 2:
+        raise ValueError(
+            f"parameter train_loader must give a round at least 2 steps (epochs * len(train_loader)"
+            f" = {steps}): the temperature goes from 1 to final_temp"
+        )
+    return steps
+
+
 def train_ticket(
     model: nn.Module,
     rewind_to: Snapshot,
@@ -305,13 +324,16 @@ def train_ticket(
     between them is the mask. If the snapshot holds optimizer state (Adam's moments and learning
     rate at the rewind step of the dense run), the optimizer is rewound too and ``lr`` is unused.
     """
+    # Check everything before the model is rewound.
     if any(layer.has_soft_mask(name) for _, layer, name in prunable_weights(model)):
         raise ValueError("the model still has soft masks; call extract_ticket(model) first")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    check_snapshot("rewind_to", rewind_to, model)
+    check_loader("train_loader", train_loader)
+    check_loader("test_loader", test_loader)
+    check_int("epochs", epochs, 1)
+    check_float("lr", lr, 0.0, low_open=True, finite=True)
     device = resolve_device(device)
+    progress_enabled(progress)  # checks progress
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     rewind(model, rewind_to, optimizer if rewind_to.optimizer is not None else None)
@@ -339,12 +361,11 @@ def matched_baseline(
     CS ticket with IMP this way. A ticket more than ``max_ratio`` sparser than the curve's sparsest
     point gets None: we do not extrapolate.
     """
-    if not 0 < remaining <= 1:
-        raise ValueError(f"remaining must lie in (0, 1], got {remaining!r}")
-    if not max_ratio >= 1:
-        raise ValueError(f"max_ratio must be >= 1, got {max_ratio!r}")
-    if len(curve_remaining) == 0:
-        raise ValueError("curve_remaining is empty")
+    check_float("remaining", remaining, 0.0, 1.0, low_open=True)
+    check_float("max_ratio", max_ratio, 1.0)
+    curve_remaining = check_list("curve_remaining", curve_remaining, "a list of fractions", 1)
+    for i, r in enumerate(curve_remaining):
+        check_float(f"curve_remaining[{i}]", r, 0.0, 1.0)
     candidates = [i for i, r in enumerate(curve_remaining) if r >= remaining]
     if not candidates:
         return None

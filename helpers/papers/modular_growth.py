@@ -18,7 +18,9 @@ Introduced in notebook 09. Four pieces, each small:
 3. **Training to a criterion** (``train_stage``, ``grow_curriculum``): at each stage, train until
    every active head reaches the criterion accuracy on a held-out batch, or the step budget runs out,
    and report the steps it took. ``set_trainable`` chooses what may change: old modules frozen or
-   fine-tuned, or the modules' own recurrent weights fixed at their random start.
+   fine-tuned, the modules' own recurrent weights fixed at their random start, or (a control) no
+   recurrence of their own at all above the first module. ``train_streams`` trains on one small
+   fixed set of streams instead of fresh ones, for a generalisation test.
 4. **Robustness and generalisation** (``noise_curve``, ``ablation_curve``, ``length_curve``):
    accuracy under relative Gaussian noise on the recurrent weights, with a fraction of units
    silenced, and on sequences longer than those seen in training.
@@ -26,15 +28,19 @@ Introduced in notebook 09. Four pieces, each small:
 Why the hierarchy suits N-parity: parity over the last N bits is the current bit XOR the parity of
 the N-1 bits before it, ``y_t^{(N)} = x_t ⊕ y_{t-1}^{(N-1)}``. Module d sees ``x_t`` and module d-1's
 state from the previous step, so each new module only has to learn one XOR on top of the module
-below it. This is our design choice (the paper's exact wiring is not verified here).
+below it. The first author's growth code (LevinaLab/rnn_timescale_public, pull request 3,
+``RNN_Hierarchical``) wires its modules the same way: every module reads ``x_t`` and module d-1's
+state at ``t-1``. A consequence worth knowing: on this curriculum a module above the first needs
+no memory of its own (``'no_intra'`` shows it), so fixed intra-module weights cannot fail there.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -51,6 +57,7 @@ from helpers.plumbing.params import (
     check_type,
 )
 from helpers.plumbing.runtime import resolve_device
+from helpers.plumbing.verdicts import VERDICTS, Comparison, combine, compare
 
 __all__ = [
     "IGNORE",
@@ -65,18 +72,21 @@ __all__ = [
     "checked_heads",
     "train_stage",
     "build_model",
+    "matched_hidden_size",
     "grow_curriculum",
     "perturbed_copy",
     "noise_curve",
     "ablation_curve",
     "length_curve",
+    "combined_row",
+    "pairwise_comparisons",
 ]
 
 #: Label value for steps without a target (fewer than N bits seen yet); ``cross_entropy`` skips it.
 IGNORE = -100
 
 #: How a stage decides what is trained (see ``set_trainable``).
-STRATEGIES = ("monolithic", "frozen", "finetune", "fixed_intra")
+STRATEGIES = ("monolithic", "frozen", "finetune", "fixed_intra", "no_intra")
 
 _ACTIVATIONS = {"leaky_relu": F.leaky_relu, "relu": F.relu, "tanh": torch.tanh}
 
@@ -113,13 +123,15 @@ def parity_labels(bits: torch.Tensor, order: int, supervise: str = "all") -> tor
 
 
 def _check_supervise(supervise: str) -> None:
-    if supervise not in ("all", "last"):
-        raise ValueError(f"supervise must be 'all' or 'last', got {supervise!r}")
+    check_choice("supervise", supervise, ("all", "last"))
 
 
 def _check_long_enough(length: int, orders: list[int]) -> None:
     if length < max(orders):
-        raise ValueError(f"sequences of {length} steps are too short for {max(orders)}-parity")
+        raise ValueError(
+            f"streams of length {length} are too short for {max(orders)}-parity (the largest of "
+            f"orders): they need at least {max(orders)} steps"
+        )
 
 
 def nparity_batch(
@@ -166,10 +178,7 @@ class _GrowingRNN(nn.Module):
     def __init__(self, max_stages: int, activation: str, name: str = "max_stages") -> None:
         super().__init__()
         check_int(name, max_stages, 1)  # the number of modules or heads
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
-            )
+        check_choice("activation", activation, sorted(_ACTIVATIONS))
         self.max_stages = max_stages
         self.activation = activation
         # How many stages (modules or heads) are active; a buffer so it survives state_dict and copies.
@@ -362,6 +371,11 @@ def _check_strategy(model: _GrowingRNN, strategy: str) -> None:
             f"strategy {strategy!r} does not fit a {type(model).__name__}; allowed: 'monolithic' "
             "for a MonolithicRNN, the others for a ModularRNN"
         )
+    if strategy == "no_intra" and any(bool(w.any()) for w in model.w_hh[1:]):
+        raise ValueError(
+            "strategy 'no_intra' needs the modules above the first to have no recurrent weights "
+            "(W_hh = 0); build the network with build_model('no_intra', ...)"
+        )
 
 
 def set_trainable(model: _GrowingRNN, strategy: str) -> list[nn.Parameter]:
@@ -371,7 +385,10 @@ def set_trainable(model: _GrowingRNN, strategy: str) -> list[nn.Parameter]:
     - ``'frozen'``: only the newest module and its head; older modules stay as they were;
     - ``'finetune'``: every active module;
     - ``'fixed_intra'``: like ``'frozen'``, but each module's own recurrent weights W_hh stay at
-      their random initial values: only input, feed-forward, bias and head weights learn.
+      their random initial values: only input, feed-forward, bias and head weights learn;
+    - ``'no_intra'`` (a control): like ``'frozen'``, but the modules above the first have no
+      recurrent weights of their own (W_hh = 0, never trained); the first keeps and trains its own,
+      which 2-parity needs. What such a network can do, its wiring does without module memory.
 
     Freezing sets ``requires_grad=False``: a frozen tensor gets no gradient, and a new optimizer per
     stage holds no momentum for it, so it cannot drift (Adam's moments would move it otherwise).
@@ -387,7 +404,8 @@ def set_trainable(model: _GrowingRNN, strategy: str) -> list[nn.Parameter]:
     for d in range(model.stages):
         if strategy == "finetune" or d == newest:
             for role, params in model.module_parameters(d).items():
-                if not (strategy == "fixed_intra" and role == "intra"):
+                fixed = strategy == "fixed_intra" or (strategy == "no_intra" and d > 0)
+                if not (fixed and role == "intra"):
                     for p in params:
                         p.requires_grad_(True)
     return [p for p in model.parameters() if p.requires_grad]
@@ -445,12 +463,13 @@ def checked_heads(strategy: str, stages: int) -> list[int]:
     """The heads whose accuracy decides when a stage is done.
 
     Every active head for ``'monolithic'`` and ``'finetune'`` (training may change, and so must
-    keep, the old tasks); only the newest for ``'frozen'`` and ``'fixed_intra'``, whose old heads
-    cannot change and so keep the accuracy they ended their own stage with.
+    keep, the old tasks); only the newest for ``'frozen'``, ``'fixed_intra'`` and ``'no_intra'``,
+    whose old heads cannot change and so keep the accuracy they ended their own stage with.
     """
     check_choice("strategy", strategy, STRATEGIES)
     check_int("stages", stages, 1)
-    return [stages - 1] if strategy in ("frozen", "fixed_intra") else list(range(stages))
+    frozen_old = ("frozen", "fixed_intra", "no_intra")
+    return [stages - 1] if strategy in frozen_old else list(range(stages))
 
 
 def train_stage(
@@ -467,13 +486,15 @@ def train_stage(
     eval_every: int = 5,
     generator: torch.Generator | None = None,
     supervise: str = "all",
+    train_data: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> StageResult:
     """Train the active heads (tasks ``orders``) until the checked heads reach ``criterion``.
 
     The loss is the sum of the active heads' cross-entropies. Every step draws a fresh batch of
-    ``batch_size`` streams of ``length`` bits; every ``eval_every`` steps the held-out ``eval_data``
-    is scored, and the stage stops at the first check where every head in ``checked_heads`` is at
-    least ``criterion``, or after ``max_steps``. Each stage gets a new Adam optimizer.
+    ``batch_size`` streams of ``length`` bits, or, if ``train_data`` is given, uses that one fixed
+    set ``(x, y)`` (full batch) at every step. Every ``eval_every`` steps ``eval_data`` is scored,
+    and the stage stops at the first check where every head in ``checked_heads`` is at least
+    ``criterion``, or after ``max_steps``. Each stage gets a new Adam optimizer.
     """
     _check_strategy(model, strategy)
     orders = _check_orders(orders)
@@ -482,6 +503,8 @@ def train_stage(
     _check_stage_args(criterion, max_steps, batch_size, length, lr, eval_every, supervise)
     _check_long_enough(length, orders)
     _check_eval_data(eval_data, model.stages)
+    if train_data is not None:
+        _check_eval_data(train_data, model.stages, "train_data")
     check_generator("generator", generator)
     params = set_trainable(model, strategy)  # the first change: every check comes before it
     optimizer = torch.optim.Adam(params, lr=lr)
@@ -497,7 +520,10 @@ def train_stage(
     accs = head_accuracies(model, x_eval, y_eval)
     steps = 0
     while not done(accs) and steps < max_steps:
-        x, y = nparity_batch(batch_size, length, orders, generator, device, supervise)
+        if train_data is None:
+            x, y = nparity_batch(batch_size, length, orders, generator, device, supervise)
+        else:
+            x, y = train_data
         loss = _loss(model, x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -527,9 +553,7 @@ def _check_stage_args(
     supervise: str = "all",
 ) -> None:
     """The checks of ``train_stage``'s keyword arguments (``grow_curriculum`` runs them first)."""
-    check_float("criterion", criterion)
-    if not 0.0 < criterion <= 1.0:
-        raise ValueError(f"criterion must lie in (0, 1], got {criterion!r}")
+    check_float("criterion", criterion, 0.0, 1.0, low_open=True)
     for name, value in (
         ("max_steps", max_steps),
         ("batch_size", batch_size),
@@ -541,17 +565,17 @@ def _check_stage_args(
     _check_supervise(supervise)
 
 
-def _check_eval_data(eval_data: Any, stages: int) -> None:
-    """``eval_data`` must be ``(x, y)`` with x (B, T, inputs) and y (stages, B, T)."""
-    check_type("eval_data", eval_data, (tuple, list), "a tuple (x, y) of tensors")
+def _check_eval_data(eval_data: Any, stages: int, name: str = "eval_data") -> None:
+    """``eval_data`` (or ``name``) must be ``(x, y)`` with x (B, T, inputs) and y (stages, B, T)."""
+    check_type(name, eval_data, (tuple, list), "a tuple (x, y) of tensors")
     if len(eval_data) != 2:
-        raise ValueError(f"eval_data must be a tuple (x, y), got {len(eval_data)} entries")
+        raise ValueError(f"{name} must be a tuple (x, y), got {len(eval_data)} entries")
     x, y = eval_data
-    check_tensor("eval_data[0]", x, dim=3)
-    check_tensor("eval_data[1]", y, dim=3)
+    check_tensor(f"{name}[0]", x, dim=3)
+    check_tensor(f"{name}[1]", y, dim=3)
     if y.shape != (stages, *x.shape[:2]):
         raise ValueError(
-            f"eval_data[1] must have shape (heads={stages}, batch, time) = "
+            f"{name}[1] must have shape (heads={stages}, batch, time) = "
             f"{(stages, *x.shape[:2])} to match x, got {tuple(y.shape)}"
         )
 
@@ -562,17 +586,52 @@ def build_model(
     n_modules: int,
     generator: torch.Generator | None = None,
     activation: str = "leaky_relu",
+    hidden_size: int | None = None,
 ) -> _GrowingRNN:
-    """The network a strategy trains: a ``MonolithicRNN`` of ``module_size * n_modules`` units
-    (equal unit count) for ``'monolithic'``, else a ``ModularRNN``; one stage active."""
+    """The network a strategy trains, with one stage active.
+
+    ``'monolithic'``: a ``MonolithicRNN`` of ``hidden_size`` units (default ``module_size *
+    n_modules``, the modular network's unit count; ``matched_hidden_size`` gives its parameter
+    count instead). Otherwise a ``ModularRNN``; for ``'no_intra'`` the modules above the first
+    start (and stay) without recurrent weights of their own.
+    """
     check_choice("strategy", strategy, STRATEGIES)
     check_int("module_size", module_size, 1)
     check_int("n_modules", n_modules, 1)
     if strategy == "monolithic":
-        return MonolithicRNN(
-            module_size * n_modules, n_modules, activation=activation, generator=generator
+        units = module_size * n_modules if hidden_size is None else hidden_size
+        check_int("hidden_size", units, 1)
+        return MonolithicRNN(units, n_modules, activation=activation, generator=generator)
+    if hidden_size is not None:
+        raise ValueError(
+            f"hidden_size is for strategy 'monolithic' only, got strategy {strategy!r}"
         )
-    return ModularRNN(module_size, n_modules, activation=activation, generator=generator)
+    model = ModularRNN(module_size, n_modules, activation=activation, generator=generator)
+    if strategy == "no_intra":
+        with torch.no_grad():
+            for w in model.w_hh[1:]:
+                w.zero_()
+    return model
+
+
+def matched_hidden_size(module_size: int, n_modules: int, input_size: int = 1) -> int:
+    """Units of the ``MonolithicRNN`` whose parameter count is closest to a full ``ModularRNN``'s.
+
+    A modular network of D modules of n units has about D·(2n² + ...) weights, a monolithic one of
+    H units about H²: equal units means unequal parameters, so notebook 09 runs both baselines.
+    """
+    _check_positive_ints(module_size=module_size, n_modules=n_modules, input_size=input_size)
+    n, d, classes = module_size, n_modules, 2
+    # W_in, W_hh, bias and head of every module, plus the d-1 feed-forward matrices.
+    modular = d * (n * input_size + n * n + n + classes * n + classes) + (d - 1) * n * n
+
+    def monolithic(h: int) -> int:  # W_in, W_hh, bias, and d heads reading all h units
+        return h * input_size + h * h + h + d * (classes * h + classes)
+
+    h = 1
+    while monolithic(h + 1) <= modular:
+        h += 1
+    return h if modular - monolithic(h) <= monolithic(h + 1) - modular else h + 1
 
 
 def grow_curriculum(
@@ -581,26 +640,37 @@ def grow_curriculum(
     orders: Sequence[int],
     *,
     eval_size: int = 256,
+    train_streams: int | None = None,
     generator: torch.Generator | None = None,
     progress: object | None = None,
     **stage_kwargs: object,
 ) -> list[StageResult]:
     """Run the whole curriculum: stage s trains tasks ``orders[:s+1]``, growing the model first.
 
-    ``model`` must start with one stage active. Returns one ``StageResult`` per stage; the
-    held-out batch (``eval_size`` streams) is drawn once from ``generator``. ``progress``, if given,
-    is a tqdm bar advanced once per stage. ``stage_kwargs`` go to ``train_stage``. Afterwards every
-    parameter is trainable again (``requires_grad=True``), as a fresh model's would be.
+    ``model`` must start with one stage active. Returns one ``StageResult`` per stage.
+
+    - Default: every step trains on fresh streams, and a held-out validation batch (``eval_size``
+      streams, drawn once from ``generator``) decides when a stage is done.
+    - ``train_streams=n``: one fixed set of ``n`` streams, drawn once, is the whole training set
+      (full batch at every step), and a stage is done when the *training* accuracy reaches the
+      criterion. Fresh test streams then measure how well the network generalises beyond them.
+
+    ``progress``, if given, is a tqdm bar advanced once per stage. ``stage_kwargs`` go to
+    ``train_stage``. Afterwards every parameter is trainable again (``requires_grad=True``), as a
+    fresh model's would be.
     """
     _check_strategy(model, strategy)
     orders = _check_orders(orders)
     if len(orders) > model.max_stages:
         raise ValueError(
-            f"{len(orders)} curriculum stages for a network with at most {model.max_stages}"
+            f"orders has {len(orders)} curriculum stages for a network with at most "
+            f"{model.max_stages}"
         )
     if model.stages != 1:
         raise ValueError(f"the model must start with 1 active stage, it has {model.stages}")
     check_int("eval_size", eval_size, 1)
+    if train_streams is not None:
+        check_int("train_streams", train_streams, 1)
     check_generator("generator", generator)
     if progress is not None and not callable(getattr(progress, "update", None)):
         raise ValueError(f"progress must be None or a tqdm bar (with .update), got {progress!r}")
@@ -613,7 +683,9 @@ def grow_curriculum(
     supervise = stage_kwargs.get("supervise", "all")
     _check_long_enough(length, orders)
     device = next(model.parameters()).device
-    x_eval, y_eval = nparity_batch(eval_size, length, orders, generator, device, supervise)
+    fixed_set = train_streams is not None
+    size = train_streams if fixed_set else eval_size
+    x_eval, y_eval = nparity_batch(size, length, orders, generator, device, supervise)
     results = []
     for s in range(len(orders)):
         if s > 0:
@@ -624,6 +696,7 @@ def grow_curriculum(
             orders[: s + 1],
             (x_eval, y_eval[: s + 1]),
             generator=generator,
+            train_data=(x_eval, y_eval[: s + 1]) if fixed_set else None,
             **stage_kwargs,
         )
         results.append(stage)
@@ -787,3 +860,93 @@ def length_curve(
         y_end[..., : length - window] = IGNORE  # score the last `window` steps only
         curve.append(head_accuracies(model, x, y_end)[-1])
     return curve
+
+
+# --- verdicts made of several comparisons --------------------------------------------------------
+def pairwise_comparisons(
+    claim: str,
+    values: dict[str, Sequence[float]],
+    methods: Sequence[str],
+    baselines: Sequence[str],
+    *,
+    threshold: float,
+    higher_is_better: bool = True,
+    relative: bool = False,
+    names: dict[str, str] | None = None,
+    valid: dict[str, Sequence[bool]] | None = None,
+) -> list[Comparison]:
+    """One paired ``verdicts.compare`` for every (method, baseline) pair, in that order.
+
+    ``values[name]`` holds one measurement per replicate; replicate i of every network shares seed
+    i, so the comparisons are paired. ``relative=True`` compares the ratio method ÷ baseline per
+    replicate with 1.0 (for costs such as steps, where a practical threshold is a fraction).
+    ``names`` gives the short names the measured text uses.
+
+    ``valid[name][i]`` (optional) says whether replicate i of a network may be compared: a pair uses
+    only the replicates valid for both (for example, both reached the training criterion, so they
+    start a perturbation from the same clean accuracy). A pair with no such replicate is compared on
+    all of them and comes out *inconclusive*, with no standard error.
+    """
+    check_type("values", values, dict, "a dict: network name -> one measurement per replicate")
+    if valid is not None:
+        check_type("valid", valid, dict, "a dict: network name -> one True/False per replicate")
+    names = names or {}
+    found = []
+    for m in check_list("methods", methods, "a list of network names", 1):
+        for b in check_list("baselines", baselines, "a list of network names", 1):
+            for name in (m, b):
+                if name not in values:
+                    raise ValueError(f"no values for {name!r}; values has {sorted(values)}")
+            mv, bv = list(values[m]), list(values[b])
+            keep = [True] * len(mv)
+            if valid is not None:
+                if m not in valid or b not in valid:
+                    raise ValueError(
+                        f"valid needs entries for {m!r} and {b!r}; it has {sorted(valid)}"
+                    )
+                keep = [bool(x and y) for x, y in zip(valid[m], valid[b], strict=True)]
+                if len(keep) != len(mv):
+                    raise ValueError(f"valid[{m!r}] needs one flag per replicate ({len(mv)})")
+            if any(keep):
+                mv = [v for v, k in zip(mv, keep, strict=True) if k]
+                bv = [v for v, k in zip(bv, keep, strict=True) if k]
+            if relative:
+                if len(mv) != len(bv) or any(v <= 0 for v in bv):
+                    raise ValueError("relative comparisons need positive, paired baseline values")
+                mv, bv = [x / y for x, y in zip(mv, bv)], [1.0] * len(bv)
+            c = compare(
+                claim,
+                mv,
+                bv,
+                threshold=threshold,
+                higher_is_better=higher_is_better,
+                method_name=names.get(m, m),
+                baseline_name=names.get(b, b),
+            )
+            if not any(keep):  # nothing comparable: show the numbers, decide nothing
+                c = replace(c, standard_error=math.inf, verdict=VERDICTS[3])
+            found.append(c)
+    return found
+
+
+def combined_row(
+    claim: str, paper: str, comparisons: Sequence[Comparison], digits: int = 3
+) -> dict[str, Any]:
+    """A claims-table row for a claim tested by several comparisons (``verdicts.combine``).
+
+    The *we measured* text lists every comparison (its two conditions, difference, SE and n); the
+    row keeps each comparison's full row under ``comparisons``, so ``results.json`` holds every
+    number behind the verdict. (A candidate for ``helpers.plumbing.verdicts``.)
+    """
+    comparisons = check_list("comparisons", comparisons, "a non-empty list of Comparisons", 1)
+    for i, c in enumerate(comparisons):
+        check_type(f"comparisons[{i}]", c, Comparison, "a verdicts.Comparison")
+    return {
+        "claim": claim,
+        "paper": paper,
+        "measured": "; ".join(c.text(digits) for c in comparisons),
+        "verdict": combine(comparisons),
+        "replicates": min(c.n for c in comparisons),
+        "threshold": comparisons[0].threshold,
+        "comparisons": [c.row(paper) for c in comparisons],
+    }

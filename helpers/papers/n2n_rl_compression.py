@@ -6,10 +6,10 @@ The compression is a decision per layer of the teacher. A bidirectional LSTM rea
 layer (its sizes and depth) and outputs, for every layer, a distribution over a few choices:
 
 - stage 1, *removal*: choices (remove, keep); a removed hidden layer and its activation are dropped;
-- stage 2, *shrinkage*: a width ratio per layer from a lookup table; a layer keeps its strongest units.
+- stage 2, *shrinkage*: a width ratio per layer from a lookup table.
 
-Each sampled student inherits the teacher's remaining weights, is trained briefly by distillation
-(``helpers.distill``) and scored with the paper's reward (``n2n_reward``)
+Each sampled student is trained briefly by distillation (``helpers.core.distill``) and scored with the
+paper's reward (``n2n_reward``)
 
     C = 1 − #params(student) / #params(teacher),   R_c = C (2 − C),   R_a = acc(student) / acc(teacher),
     R = R_c · R_a.
@@ -18,18 +18,26 @@ The policy follows REINFORCE with a baseline ``b`` (a moving average of past rew
 
     ∇_θ J ≈ (1/m) Σ_i (R_i − b) ∇_θ log π_θ(a_i)        (m rollouts, a_i all of rollout i's choices)
 
-Rewards of students already seen are cached (the official code does the same), so the search only pays
-for new architectures.
+Rewards of students already seen are cached (the official code means to, but never stores them), so
+the search only pays for new architectures.
+
+Students come in two forms. ``removed_sizes`` and ``shrunk_sizes`` give the layer widths of a student
+that starts from a fresh initialisation, as every student of the official code does (``resetModel``);
+``remove_layers`` and ``shrink_layers`` instead build a student that keeps the teacher's weights. The
+control that could prove the learning unnecessary is ``random_search``: the same choices drawn
+uniformly (an untrained policy), for the same number of students (``EvaluationLog`` counts them).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import zlib
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -41,6 +49,7 @@ from helpers.plumbing.params import (
     check_generator,
     check_int,
     check_list,
+    check_module,
     check_tensor,
     check_type,
 )
@@ -63,6 +72,15 @@ __all__ = [
     "reinforce_loss",
     "SearchHistory",
     "reinforce_search",
+    "removed_sizes",
+    "shrunk_sizes",
+    "stable_seed",
+    "EvaluationLog",
+    "best_so_far",
+    "random_search",
+    "BestValidationEpoch",
+    "plot_band",
+    "plot_students",
 ]
 
 REMOVE, KEEP = 0, 1
@@ -202,6 +220,20 @@ def remove_layers(
     return student
 
 
+def _ratios(ratios: Any, hidden_layers: int) -> list[float]:
+    """``ratios`` checked: a list of one width ratio in (0, 1] per hidden layer."""
+    ratios = check_list("ratios", ratios, "a list of width ratios in (0, 1]")
+    for i, r in enumerate(ratios):
+        check_float(f"ratios[{i}]", r)
+    if len(ratios) != hidden_layers:
+        raise ValueError(
+            f"ratios has {len(ratios)} entries; want one per hidden layer ({hidden_layers})"
+        )
+    if any(not 0.0 < r <= 1.0 for r in ratios):
+        raise ValueError(f"ratios must lie in (0, 1], got {list(ratios)}")
+    return ratios
+
+
 def shrink_layers(model: nn.Module, ratios: Sequence[float]) -> nn.Module:
     """A copy of ``model`` whose hidden Linear layers keep ``ratio`` of their units (stage 2's student).
 
@@ -212,15 +244,7 @@ def shrink_layers(model: nn.Module, ratios: Sequence[float]) -> nn.Module:
     instead; keeping the strongest units loses less of what the student inherits.)
     """
     positions = _some_linear_layers(model)
-    ratios = check_list("ratios", ratios, "a list of width ratios in (0, 1]")
-    for i, r in enumerate(ratios):
-        check_float(f"ratios[{i}]", r)
-    if len(ratios) != len(positions) - 1:
-        raise ValueError(
-            f"ratios has {len(ratios)} entries; want one per hidden layer ({len(positions) - 1})"
-        )
-    if any(not 0.0 < r <= 1.0 for r in ratios):
-        raise ValueError(f"ratios must lie in (0, 1], got {list(ratios)}")
+    ratios = _ratios(ratios, len(positions) - 1)
     student = copy.deepcopy(model)
     layers = sequential_of(student)
     with torch.no_grad():
@@ -252,17 +276,66 @@ def _linear_from(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
     return layer
 
 
+# --- students described by their layer sizes (the official code re-initialises every student) ----
+def _sizes(name: str, sizes: Any) -> list[int]:
+    """``sizes`` as a list of positive layer widths ``[inputs, hidden..., outputs]``, checked."""
+    sizes = check_list(name, sizes, "a list of layer widths [inputs, hidden..., outputs]", 2)
+    return [check_int(f"{name}[{i}]", s, 1) for i, s in enumerate(sizes)]
+
+
+def removed_sizes(sizes: Sequence[int], keep: Sequence[int | bool]) -> list[int]:
+    """The widths of the MLP ``sizes`` after removing the hidden layers where ``keep`` is false.
+
+    ``sizes = [inputs, h_1, ..., h_L, outputs]``; ``keep`` has one entry per hidden layer after the
+    first (``h_2 ... h_L``): as in the official code, the first layer always stays. Removing the
+    Linear layer that produces ``h_j`` (and its activation) joins ``h_{j-1}`` to the next layer,
+    whose input width changes: a student built from these sizes is initialised afresh, as every
+    student of the official code is (``resetModel``), so no weights need to fit.
+    """
+    sizes = _sizes("sizes", sizes)
+    if isinstance(keep, torch.Tensor):
+        keep = keep.tolist()
+    keep = check_list("keep", keep, "a list of 0/1 (REMOVE/KEEP) or booleans")
+    if any(k not in (0, 1) for k in keep):
+        raise ValueError(f"keep must hold only 0/1 or False/True (REMOVE/KEEP), got {keep!r}")
+    hidden = sizes[1:-1]
+    if len(keep) != max(len(hidden) - 1, 0):
+        raise ValueError(
+            f"keep has {len(keep)} entries; want one per hidden layer after the first "
+            f"({max(len(hidden) - 1, 0)} for sizes {sizes})"
+        )
+    kept = [h for h, k in zip(hidden[1:], keep, strict=True) if k]
+    return [sizes[0], *hidden[:1], *kept, sizes[-1]]
+
+
+def shrunk_sizes(sizes: Sequence[int], ratios: Sequence[float]) -> list[int]:
+    """The widths of ``sizes`` with hidden layer ``j`` shrunk to ``max(1, round(ratios[j] · h_j))``.
+
+    Stage 2's student for a freshly initialised network (``shrink_layers`` does the same for a
+    network whose weights are kept). ``ratios`` has one entry per hidden layer, each in (0, 1].
+    """
+    sizes = _sizes("sizes", sizes)
+    ratios = _ratios(ratios, len(sizes) - 2)
+    hidden = [max(1, round(r * h)) for r, h in zip(ratios, sizes[1:-1], strict=True)]
+    return [sizes[0], *hidden, sizes[-1]]
+
+
+def stable_seed(*parts: Any) -> int:
+    """A seed that depends only on ``parts`` (their ``repr``), the same in every Python process.
+
+    Python's ``hash`` of a string changes from process to process; CRC-32 does not. Seeding a
+    student with ``stable_seed(replicate_seed, sizes)`` makes its score a function of the
+    architecture and the replicate, so two searches that try the same student get the same
+    score (common random numbers) and can share one training.
+    """
+    return zlib.crc32(repr(parts).encode())
+
+
 # --- the reward -------------------------------------------------------------------------------
 def compression(student_params: int, teacher_params: int) -> float:
     """N2N's relative compression ``C = 1 − #params(student) / #params(teacher)`` (0: none, → 1: all)."""
-    check_float("student_params", student_params)
-    check_float("teacher_params", teacher_params)
-    if teacher_params <= 0:
-        raise ValueError(f"teacher_params must be positive, got {teacher_params!r}")
-    if not 0 < student_params <= teacher_params:
-        raise ValueError(
-            f"student_params must lie in (0, teacher_params={teacher_params}], got {student_params!r}"
-        )
+    teacher_params = check_float("teacher_params", teacher_params, 0, low_open=True, finite=True)
+    student_params = check_float("student_params", student_params, 0, teacher_params, low_open=True)
     return 1.0 - student_params / teacher_params
 
 
@@ -275,12 +348,8 @@ def n2n_reward(
     parameters removed earn little while any loss of accuracy costs in proportion: the product
     favours students that are small *and* nearly as accurate as the teacher.
     """
-    for name, value in (("student_acc", student_acc), ("teacher_acc", teacher_acc)):
-        check_float(name, value)
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-    if teacher_acc == 0:
-        raise ValueError("teacher_acc must be positive")
+    student_acc = check_float("student_acc", student_acc, 0, 1)
+    teacher_acc = check_float("teacher_acc", teacher_acc, 0, 1, low_open=True)
     c = compression(student_params, teacher_params)
     r_c = c * (2.0 - c)  # R_c = C (2 − C)
     r_a = student_acc / teacher_acc  # R_a = acc_s / acc_t
@@ -296,10 +365,8 @@ class MovingAverageBaseline:
     """
 
     def __init__(self, decay: float | None = 0.8) -> None:
-        if decay is not None:
-            check_float("decay", decay)
-        if decay is not None and not 0.0 <= decay < 1.0:
-            raise ValueError(f"decay must lie in [0, 1) or be None (plain mean), got {decay!r}")
+        if decay is not None:  # None: the plain mean
+            decay = check_float("decay", decay, 0, 1, high_open=True)
         self.decay = decay
         self.value: float | None = None
         self.updates = 0
@@ -349,16 +416,13 @@ class LayerPolicy(nn.Module):
         self, descriptor_size: int, num_choices: int = 2, hidden_size: int = 30, num_layers: int = 2
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("descriptor_size", descriptor_size),
-            ("num_choices", num_choices),
-            ("hidden_size", hidden_size),
-            ("num_layers", num_layers),
+        for name, value, low in (
+            ("descriptor_size", descriptor_size, 1),
+            ("num_choices", num_choices, 2),
+            ("hidden_size", hidden_size, 1),
+            ("num_layers", num_layers, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if num_choices < 2:
-            raise ValueError(f"num_choices must be at least 2, got {num_choices}")
+            check_int(name, value, low)
         self.lstm = nn.LSTM(
             descriptor_size, hidden_size, num_layers, batch_first=True, bidirectional=True
         )
@@ -527,3 +591,202 @@ def reinforce_search(
         history.baselines.append(b)
     history.final_probabilities = policy.probabilities(descriptors).detach().cpu()
     return history
+
+
+# --- training the teacher well: the epoch chosen on the validation split -------------------------
+class BestValidationEpoch:
+    """A ``helpers.core.train.fit`` callback that keeps the weights of the best validation epoch.
+
+    ``fit(..., val_loader=..., callbacks=[best])`` records ``val_acc`` after every epoch; ``best``
+    copies the weights whenever it improves, and ``best.restore(model)`` loads them back. The
+    epoch is chosen on the validation split, never on the test set.
+    """
+
+    def __init__(self, key: str = "val_acc") -> None:
+        if not isinstance(key, str) or not key:
+            raise ParameterTypeError(f"parameter key must be a metric name, got {key!r}")
+        self.key = key
+        self.value = -math.inf
+        self.epoch = 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, epoch: int, model: nn.Module, history: Any) -> None:
+        value = history.epochs[-1].get(self.key) if history.epochs else None
+        if value is None:
+            raise ValueError(
+                f"fit recorded no '{self.key}': pass val_loader to fit so every epoch is validated"
+            )
+        if value > self.value:
+            self.value, self.epoch = float(value), int(epoch)
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def restore(self, model: nn.Module) -> nn.Module:
+        """Load the best epoch's weights into ``model`` (the model that was trained); return it."""
+        check_module("model", model)
+        if self.state is None:
+            raise ValueError("no epoch was validated yet: train with fit(..., callbacks=[this])")
+        model.load_state_dict(self.state)
+        return model
+
+
+# --- the control: random search with the same number of students -------------------------------
+class EvaluationLog:
+    """A score function that records every call: the students a search paid for, in order.
+
+    Wrap the ``score`` given to ``reinforce_search`` or ``random_search``; each search caches
+    its scores, so every call is one new student trained, and ``len(log)`` is the search's cost.
+    """
+
+    def __init__(self, score: Callable[[tuple[int, ...]], Mapping[str, Any]]) -> None:
+        self.score = check_callable("score", score, "a function of a choices tuple")
+        self.choices: list[tuple[int, ...]] = []
+        self.scores: list[dict[str, Any]] = []
+
+    def __call__(self, choices: tuple[int, ...]) -> dict[str, Any]:
+        key = tuple(choices)
+        result = _scored(self.score(key), key)
+        self.choices.append(key)
+        self.scores.append(result)
+        return result
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def rewards(self) -> list[float]:
+        """The reward of each student, in the order they were trained."""
+        return [float(s["reward"]) for s in self.scores]
+
+    def best(self) -> tuple[tuple[int, ...], dict[str, Any]]:
+        """The student with the highest reward: (its choices, its score)."""
+        if not self.scores:
+            raise ValueError("no students were scored yet")
+        i = max(range(len(self.scores)), key=lambda j: self.scores[j]["reward"])
+        return self.choices[i], self.scores[i]
+
+
+def best_so_far(rewards: Sequence[float]) -> list[float]:
+    """The running maximum of ``rewards``: the best student found after 1, 2, ... evaluations."""
+    rewards = check_list("rewards", rewards, "a sequence of numbers", 1)
+    out, best = [], -math.inf
+    for i, r in enumerate(rewards):
+        best = max(best, check_float(f"rewards[{i}]", r))
+        out.append(best)
+    return out
+
+
+def random_search(
+    score: Callable[[tuple[int, ...]], Mapping[str, Any]],
+    num_layers: int,
+    num_choices: int,
+    evaluations: int,
+    *,
+    generator: torch.Generator | None = None,
+    cache_key: Callable[[tuple[int, ...]], Hashable] | None = None,
+    max_draws: int | None = None,
+) -> EvaluationLog:
+    """Score ``evaluations`` distinct students whose choices are drawn uniformly at random.
+
+    Every layer's choice is uniform over ``num_choices``, which is exactly what an untrained
+    ``LayerPolicy`` samples: random search is the policy with learning switched off, the control
+    that could prove the learning unnecessary. Draws that repeat a student already scored (the
+    same ``cache_key``) cost nothing and are skipped; the search stops after ``evaluations``
+    distinct students, or after ``max_draws`` draws (default ``100 · evaluations``) when the space
+    holds fewer. Returns the ``EvaluationLog`` of the students scored.
+    """
+    check_callable("score", score, "a function of a choices tuple returning {'reward': ...}")
+    check_int("num_layers", num_layers, 1)
+    check_int("num_choices", num_choices, 2)
+    check_int("evaluations", evaluations, 0)
+    check_generator("generator", generator)
+    if cache_key is not None:
+        check_callable("cache_key", cache_key, "a function of a choices tuple, or None")
+    max_draws = (
+        100 * max(evaluations, 1) if max_draws is None else check_int("max_draws", max_draws, 1)
+    )
+    log = EvaluationLog(score)
+    seen: set[Hashable] = set()
+    for _ in range(max_draws):
+        if len(log) >= evaluations:
+            break
+        choices = tuple(torch.randint(num_choices, (num_layers,), generator=generator).tolist())
+        key = cache_key(choices) if cache_key is not None else choices
+        if key not in seen:
+            seen.add(key)
+            log(choices)
+    return log
+
+
+# --- figures of notebook 06 ---------------------------------------------------------------------
+def plot_band(
+    ax: Any, curves: Sequence[Sequence[float]], label: str, color: str, marker: str, start: int = 1
+) -> None:
+    """Replicate curves of equal length as their mean (line and markers) with a ± sd band.
+
+    ``curves``: one row per replicate (a list, array or tensor); x runs from ``start``. The legend label gets "(mean ± sd,
+    n = ...)" so a reader sees how many replicates the band summarises.
+    """
+    if isinstance(curves, (torch.Tensor, np.ndarray)):
+        curves = curves.tolist()
+    rows = check_list("curves", curves, "a list of equally long curves (one per replicate)", 1)
+    rows = [check_list(f"curves[{i}]", r, "a list of numbers", 1) for i, r in enumerate(rows)]
+    if len({len(r) for r in rows}) != 1:
+        raise ValueError(f"curves must be equally long, got lengths {[len(r) for r in rows]}")
+    values = torch.tensor(rows, dtype=torch.float64)  # (replicates, points)
+    x = torch.arange(values.shape[1]) + start
+    mean = values.mean(0)
+    sd = values.std(0) if len(values) > 1 else torch.zeros_like(mean)  # sample sd (n − 1)
+    ax.plot(
+        x, mean, color=color, marker=marker, ms=4, label=f"{label} (mean ± sd, n = {len(values)})"
+    )
+    ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.2)
+
+
+def plot_students(
+    ax: Any,
+    groups: Sequence[tuple[Sequence[Mapping[str, Any]], str, str, str]],
+    teacher_params: int,
+    teacher_acc: float,
+    levels: Sequence[float] = (0.6, 0.7, 0.8),
+) -> None:
+    """Students as validation accuracy against compression, with the teacher and equal-reward curves.
+
+    ``groups``: ``(scores, marker, color, label)`` with scores as ``score`` returns them (``params``,
+    ``val_acc``); a ``label`` of ``None`` draws a highlight ring instead of a marker. The dashed
+    curves solve ``R = C(2 − C) · acc / acc_T`` for ``acc`` at each reward in ``levels``.
+    """
+    check_int("teacher_params", teacher_params, 1)
+    check_float("teacher_acc", teacher_acc, 0.0, 1.0, low_open=True)
+    for scores, marker, color, label in check_list(
+        "groups", groups, "a list of (scores, marker, color, label)"
+    ):
+        xy = [(teacher_params / s["params"], s["val_acc"]) for s in scores]
+        if not xy:
+            continue
+        x, y = zip(*xy, strict=True)
+        if label is None:
+            ax.scatter(x, y, s=170, facecolor="none", edgecolor=color, lw=1.5)
+        else:
+            ax.scatter(
+                x, y, marker=marker, s=45, facecolor="none", edgecolor=color, lw=1.2, label=label
+            )
+    ax.scatter(
+        [1],
+        [teacher_acc],
+        marker="*",
+        s=250,
+        color="gold",
+        edgecolor="k",
+        label="teacher",
+        zorder=5,
+    )
+    grid = torch.logspace(math.log10(1.01), math.log10(60), 400, dtype=torch.float64)
+    c = 1 - 1 / grid
+    for r in levels:
+        ax.plot(grid, r * teacher_acc / (c * (2 - c)), color="grey", lw=0.8, ls="--")
+        ax.annotate(f"R = {r}", (40, r * teacher_acc * 1.005), fontsize=7, color="grey")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}×")
+    ax.set_xlabel("compression: teacher parameters / student parameters")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower left")

@@ -17,7 +17,10 @@ The pieces, each a few lines:
 - FLOPs of a gated network as a function of how many units are active: ``gated_flops``; the same
   formula with probabilities gives the *expected* FLOPs that the budget penalty differentiates.
 - ``GrowPruneSchedule``: the training callback: budget-aware penalty, temperature annealing, active
-  width and training-FLOPs bookkeeping.
+  width and training-FLOPs bookkeeping; ``project_to_budget_``: the last step, which switches off the
+  weakest units if the inference architecture still exceeds the budget.
+- ``FixedSteps``: a loader cut to an exact number of steps, so a baseline can be given exactly the
+  training FLOPs of the growing run, with its own learning-rate schedule.
 - ``compact``: the plain (gate-free, narrower, shallower) network that the hard gates describe;
   ``helpers.core.metrics.count_flops`` on it checks ``gated_flops``.
 - ``l1_channel_keep``, ``uniform_keep_for_flops``, ``l1_pruned_copy``: the structured-pruning
@@ -51,6 +54,7 @@ from helpers.plumbing.params import (
     check_tensor,
     check_type,
 )
+from helpers.plumbing.runtime import model_mode
 
 __all__ = [
     "ChannelGate",
@@ -67,6 +71,8 @@ __all__ = [
     "fix_gates_",
     "anneal_rate",
     "GrowPruneSchedule",
+    "project_to_budget_",
+    "FixedSteps",
     "make_optimizer",
     "compact",
     "l1_channel_keep",
@@ -92,7 +98,7 @@ class ChannelGate(nn.Module):
     - evaluation: ``m = sigmoid(beta * s) * [s > 0]``, the hard architecture ``s > 0`` with the gate
       values of the kept units (``compact`` folds them into the next layer's weights);
     - fixed (``fix_``): ``m = keep``, a hard 0/1 mask that no longer learns (the pruned baseline and
-      the dense network use this).
+      the dense network use this); in training it also counts as the sample of the units that ran.
 
     Gradients reach ``s`` only through ``sigmoid(beta * s)``; ``q`` is a constant. A unit that was
     not sampled therefore gets no gradient from the task in that step, exactly as if it had not been
@@ -140,7 +146,10 @@ class ChannelGate(nn.Module):
     def gate(self) -> torch.Tensor:
         """The vector ``m`` the input is multiplied by in the current mode (see the class docstring)."""
         if bool(self.fixed):
-            return self.keep().to(self.logits.dtype)
+            keep = self.keep().to(self.logits.dtype)
+            if self.training:
+                self.last_sample.copy_(keep)  # a fixed unit runs in every step, or never
+            return keep
         p = self.probability()
         if not self.training:
             return p * self.keep().to(p.dtype)  # m = sigmoid(beta s) * H(s)
@@ -193,6 +202,14 @@ class ChannelGate(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_units={self.num_units}, sampling={self.sampling}, fixed={bool(self.fixed)}"
+
+
+def _gate(num_units: int, name: str, init: Any, sampling: bool) -> ChannelGate:
+    """``ChannelGate(num_units, init, sampling)``, whose errors about ``init`` name it ``name``."""
+    try:
+        return ChannelGate(num_units, init, sampling)
+    except ValueError as err:
+        raise type(err)(f"{name}: {err}") from err
 
 
 def _as_numbers(name: str, value: Any, what: str) -> torch.Tensor:
@@ -255,10 +272,13 @@ class GatedBlock(nn.Module):
         check_int("channels", channels, 1)
         check_int("width", width, 1)
         check_bool("gated", gated)
+        check_bool("sampling", sampling)
+        # The gates check unit_init, block_init and sampling: build them before any weight is drawn.
+        unit_gate = _gate(width, "unit_init", unit_init, sampling) if gated else nn.Identity()
+        block_gate = _gate(1, "block_init", block_init, sampling) if gated else nn.Identity()
         self.conv_a = nn.Conv1d(channels, width, 3, padding=1)  # (N, C, L) -> (N, W, L)
         self.conv_b = nn.Conv1d(width, channels, 3, padding=1)  # (N, W, L) -> (N, C, L)
-        self.unit_gate = ChannelGate(width, unit_init, sampling) if gated else nn.Identity()
-        self.block_gate = ChannelGate(1, block_init, sampling) if gated else nn.Identity()
+        self.unit_gate, self.block_gate = unit_gate, block_gate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.unit_gate(F.relu(self.conv_a(x)))
@@ -297,8 +317,8 @@ class GatedResCNN1d(nn.Module):
             ("num_classes", num_classes),
         ):
             check_int(name, value, 1)
-        if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-            raise ValueError(f"widths must be positive integers, got {widths!r}")
+        for i, w in enumerate(widths):
+            check_int(f"widths[{i}]", w, 1)
         seed_width = max(widths, default=0) if seed_width is None else seed_width
         seed_blocks = len(widths) if seed_blocks is None else seed_blocks
         check_int("seed_blocks", seed_blocks, 0, len(widths))
@@ -541,6 +561,79 @@ class GrowPruneSchedule:
             )
 
 
+@torch.no_grad()
+def project_to_budget_(model: GatedResCNN1d, budget: float) -> list[tuple[str, int]]:
+    """Switch off the weakest units until the inference architecture fits ``budget`` FLOPs.
+
+    The budget coefficient of ``GrowPruneSchedule`` steers the FLOPs to the budget, but a coarse unit
+    (a whole block is a third of a small network's FLOPs) can sit at ``s = 0`` and flip on and off
+    with every step, so the last step may leave the network above the budget. This is the guarantee:
+    the kept units are ranked by their test-time gate value ``sigmoid(beta s)`` (how strongly each
+    one is passed on; compared as ``beta s``, which does not round to 1.0 when the sigmoid saturates)
+    and switched off, weakest first (``s <- -s``), until ``gated_flops(model) <= budget``. Returns
+    the ``(gate name, unit)`` pairs switched off, in order (empty when the network was within the
+    budget, which it then leaves unchanged).
+    """
+    _check_gated(model)
+    budget = check_float("budget", budget, 0.0, low_open=True, finite=True)
+    found = gates(model)
+    # Checked before any change: with every trainable gate off, does the model fit at all?
+    floor = {
+        name: g.keep().float() if bool(g.fixed) else torch.zeros_like(g.logits.detach())
+        for name, g in found.items()
+    }
+    if float(gated_flops(model, floor)) > budget:
+        raise ValueError(
+            f"budget {budget:.4g} FLOPs is below what the model costs with every gate off "
+            f"({float(gated_flops(model, floor)):.4g}); allowed: a budget above that"
+        )
+    ranked = sorted(
+        (float(value), name, int(j))
+        for name, gate in found.items()
+        if not bool(gate.fixed)
+        for value, j in zip(
+            (gate.temperature * gate.logits)[gate.keep()], torch.nonzero(gate.keep()).flatten()
+        )
+    )
+    removed = []
+    for _, name, j in ranked:
+        if float(gated_flops(model)) <= budget:
+            break
+        found[name].logits[j] = -found[name].logits[j]  # s > 0 -> -s < 0: off, same magnitude
+        removed.append((name, j))
+    return removed
+
+
+class FixedSteps:
+    """Exactly ``steps`` batches from ``loader``, passing over it (reshuffled) as often as needed.
+
+    ``helpers.core.train.fit(model, FixedSteps(loader, n), epochs=1, ...)`` trains for ``n`` steps,
+    so a run can be given a training budget in FLOPs rather than in whole epochs.
+    """
+
+    def __init__(self, loader: Any, steps: int) -> None:
+        if not hasattr(loader, "__iter__") or not hasattr(loader, "__len__"):
+            raise ParameterTypeError(
+                f"loader must be a loader of (x, y) batches with a length, got {loader!r}"
+            )
+        if len(loader) < 1:
+            raise ValueError("loader must give at least one batch per pass, got an empty loader")
+        self.loader = loader
+        self.steps = check_int("steps", steps, 1)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Any:
+        done = 0
+        while done < self.steps:
+            for batch in self.loader:
+                if done == self.steps:
+                    return
+                yield batch
+                done += 1
+
+
 def make_optimizer(
     model: nn.Module, lr: float, total_steps: int, gate_lr: float | None = None
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
@@ -555,10 +648,10 @@ def make_optimizer(
     check_float("lr", lr, 0.0, low_open=True, finite=True)
     if gate_lr is not None:
         check_float("gate_lr", gate_lr, 0.0, low_open=True, finite=True)
-    logits = [p for n, p in model.named_parameters() if n.endswith("logits") and p.requires_grad]
-    weights = [
-        p for n, p in model.named_parameters() if not n.endswith("logits") and p.requires_grad
-    ]
+    gate_logits = {id(gate.logits) for gate in gates(model).values()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    logits = [p for p in trainable if id(p) in gate_logits]
+    weights = [p for p in trainable if id(p) not in gate_logits]
     groups = [{"params": weights, "lr": lr}]
     schedules = [lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total_steps) / total_steps))]
     if logits:
@@ -585,15 +678,13 @@ def compact(model: GatedResCNN1d) -> GatedResCNN1d:
     ``model.eval()`` computes, with ordinary layers.
     """
     _check_gated(model)
-    was_training = model.training
-    model.eval()
     kept = []  # (block, kept channels, channel scale, block scale)
-    for block in model.blocks:
-        keep = block.unit_gate.keep()
-        if bool(block.block_gate.keep().all()) and int(keep.sum()) > 0:
-            block_value = block.block_gate.gate()  # (1,)
-            kept.append((block, keep, block.unit_gate.gate()[keep] * block_value, block_value))
-    model.train(was_training)
+    with model_mode(model, training=False):  # the gates' evaluation values
+        for block in model.blocks:
+            keep = block.unit_gate.keep()
+            if bool(block.block_gate.keep().all()) and int(keep.sum()) > 0:
+                block_value = block.block_gate.gate()  # (1,)
+                kept.append((block, keep, block.unit_gate.gate()[keep] * block_value, block_value))
     widths = [int(keep.sum()) for _, keep, _, _ in kept]
     small = GatedResCNN1d(
         model.length, model.channels, widths, model.head.out_features, gated=False
@@ -607,7 +698,7 @@ def compact(model: GatedResCNN1d) -> GatedResCNN1d:
         folded = block.conv_b.weight[:, keep] * scale.view(1, -1, 1)  # (C, W_kept, 3)
         target.conv_b.weight.copy_(folded)
         target.conv_b.bias.copy_(block.conv_b.bias * block_value)
-    small.train(was_training)
+    small.train(model.training)
     return small
 
 
@@ -625,8 +716,7 @@ def l1_channel_keep(model: GatedResCNN1d, widths: Sequence[int]) -> dict[str, to
     keep = {}
     for i, (block, w) in enumerate(zip(model.blocks, widths, strict=True)):
         n = block.conv_a.out_channels
-        if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= n:
-            raise ValueError(f"widths[{i}] must be an integer in [0, {n}], got {w!r}")
+        w = check_int(f"widths[{i}]", w, 0, n)
         # (W, C, 3) -> (W,): the L1 norm of each filter
         norms = block.conv_a.weight.detach().abs().sum(dim=(1, 2))
         mask = torch.zeros(n, dtype=torch.bool, device=norms.device)

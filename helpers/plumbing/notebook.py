@@ -17,8 +17,14 @@ from typing import Any
 
 import torch
 
-from helpers.plumbing.params import check_int
-from helpers.plumbing.results import fingerprint, output_dir_for, save_figure, save_results
+from helpers.plumbing.params import check_file_name, check_int, check_type
+from helpers.plumbing.results import (
+    check_figure,
+    fingerprint,
+    output_dir_for,
+    save_figure,
+    save_results,
+)
 from helpers.plumbing.runtime import resolve_device, seed_everything, set_threads
 
 __all__ = ["Run", "start", "claims_table", "mechanism_table"]
@@ -53,11 +59,16 @@ class Run:
         finished. Prints the results' fingerprint (timing fields excluded): the same seed on the
         CPU must print the same one.
         """
+        # Check everything before the first file is written.
+        check_type("results", results, dict, "a dict with a 'summary' (results.claim_row)")
         if "summary" not in results:
             raise ValueError(
                 "results need a 'summary' (helpers.plumbing.results.claim_row) for the run index"
             )
-        figures = figures or {}
+        figures = {} if figures is None else check_type("figures", figures, dict, "a dict")
+        for name, fig in figures.items():
+            check_file_name("figures", name, "a dict whose keys are file names")
+            check_figure(f"figures[{name!r}]", fig)
         if key_figure is None and figures:
             key_figure = next(iter(figures))
         if key_figure is not None and key_figure not in figures:
@@ -82,16 +93,13 @@ class Run:
 def start(name: str, seed: int, device: str = "auto", output_dir: str | None = None) -> Run:
     """Check the common parameters, pick the device, seed everything, set CPU threads.
 
-    Raises ValueError for a bad seed or device, naming the parameter and what is allowed.
+    Raises ValueError for a bad name, seed, device or output folder, naming the parameter and what
+    is allowed, before anything is seeded.
     """
-    check_int("seed", seed, low=0)
-    run = Run(
-        name=name,
-        seed=seed,
-        device=resolve_device(device),
-        generator=seed_everything(seed),
-        out=output_dir_for(name, output_dir),
-    )
+    check_int("seed", seed, 0, 2**64 - 1)  # torch.manual_seed takes at most 64 bits
+    device = resolve_device(device)
+    out = output_dir_for(name, output_dir)  # checks name and output_dir
+    run = Run(name=name, seed=seed, device=device, generator=seed_everything(seed), out=out)
     threads = set_threads()
     print(f"{name}: seed {seed}, device {run.device}, {threads} CPU thread(s)")
     return run

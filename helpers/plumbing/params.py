@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +36,8 @@ __all__ = [
     "check_list",
     "check_callable",
     "check_generator",
+    "check_path",
+    "check_file_name",
 ]
 
 
@@ -66,23 +70,32 @@ def check_float(
     high: float | None = None,
     *,
     low_open: bool = False,
+    high_open: bool = False,
     finite: bool = False,
 ) -> float:
     """``value`` as a float within [low, high] (ints accepted); otherwise ValueError.
 
-    ``low_open=True`` excludes ``low`` itself (a learning rate must be > 0); ``finite=True``
-    rejects ±inf. NaN is always rejected: it compares false with every bound.
+    ``low_open=True`` excludes ``low`` itself (a learning rate must be > 0), ``high_open=True``
+    excludes ``high`` (a sparsity below 1); ``finite=True`` rejects ±inf. NaN is always rejected:
+    it compares false with every bound. So is an integer too large for a float (10**400).
     """
     value = _scalar(value)
-    allowed = _range(low, high, low_open)
+    allowed = _range(low, high, low_open, high_open)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ParameterTypeError(f"parameter {name} must be a number{allowed}, got {value!r}")
-    if math.isnan(value):
+    try:
+        number = float(value)
+    except OverflowError:  # float(10**400) overflows rather than giving inf
+        raise ValueError(
+            f"parameter {name} must be a number{allowed} that fits a float, got an integer of "
+            f"{value.bit_length()} bits"
+        ) from None
+    if math.isnan(number):
         raise ValueError(f"parameter {name} must be a number{allowed}, got NaN")
-    if finite and math.isinf(value):
+    if finite and math.isinf(number):
         raise ValueError(f"parameter {name} must be a finite number{allowed}, got {value!r}")
-    _check_bounds(name, value, low, high, low_open)
-    return float(value)
+    _check_bounds(name, value, low, high, low_open, high_open)
+    return number
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -187,13 +200,35 @@ def check_generator(name: str, value: Any) -> torch.Generator | None:
     return value
 
 
-def _range(low: float | None, high: float | None, low_open: bool = False) -> str:
-    """' in [low, high]' for messages ('' when unbounded); '(' marks an excluded low end."""
+def check_path(name: str, value: Any) -> Path:
+    """``value`` as a ``Path`` if it is a ``str`` or a path object; otherwise ParameterTypeError."""
+    check_type(name, value, (str, os.PathLike), "a path (a str or a pathlib.Path)")
+    return Path(value)
+
+
+def check_file_name(name: str, value: Any, what: str = "a file name") -> str:
+    """``value`` if it is one file or folder name: no folder part, not '', '.' or '..'.
+
+    A name joined to an output folder (``out / name``) must stay inside it: ``'../x.json'`` or
+    ``'a/b'`` would write elsewhere, so they are rejected here, before anything is written.
+    """
+    check_type(name, value, str, what)
+    if value in ("", ".", "..") or Path(value).name != value or "\\" in value:
+        raise ValueError(
+            f"parameter {name} must be {what} without folders (not '', '.' or '..'), got {value!r}"
+        )
+    return value
+
+
+def _range(
+    low: float | None, high: float | None, low_open: bool = False, high_open: bool = False
+) -> str:
+    """' in [low, high]' for messages ('' when unbounded); '(' and ')' mark an excluded end."""
     if low is None and high is None:
         return ""
     lo = "-inf" if low is None else low
     hi = "inf" if high is None else high
-    return f" in {'(' if low_open else '['}{lo}, {hi}]"
+    return f" in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}"
 
 
 def _check_bounds(
@@ -202,10 +237,11 @@ def _check_bounds(
     low: float | None,
     high: float | None,
     low_open: bool = False,
+    high_open: bool = False,
     kind: str = "a number",
 ) -> None:
     below = low is not None and (value <= low if low_open else value < low)
-    if below or high is not None and value > high:
-        raise ValueError(
-            f"parameter {name} must be {kind}{_range(low, high, low_open)}, got {value!r}"
-        )
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        allowed = _range(low, high, low_open, high_open)
+        raise ValueError(f"parameter {name} must be {kind}{allowed}, got {value!r}")

@@ -23,7 +23,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from helpers.plumbing.params import check_choice
+from helpers.plumbing.params import (
+    ParameterTypeError,
+    check_choice,
+    check_file_name,
+    check_int,
+    check_path,
+    check_type,
+)
 from helpers.plumbing.verdicts import VERDICTS
 
 __all__ = [
@@ -34,6 +41,7 @@ __all__ = [
     "save_results",
     "load_results",
     "save_figure",
+    "check_figure",
     "claim_row",
     "TIMING_SUFFIXES",
     "is_timing_field",
@@ -47,7 +55,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + rename); create parent folders."""
-    path = Path(path)
+    path = check_path("path", path)
+    check_type("data", data, (bytes, bytearray), "bytes")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -71,6 +80,7 @@ def _umask() -> int:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
+    check_type("text", text, str, "a str")
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -78,8 +88,12 @@ def output_dir_for(notebook: str, output_dir: str | None = None) -> Path:
     """The folder a notebook writes into.
 
     ``output_dir`` wins when given; otherwise ``$SPARSITY_OUTPUT_ROOT/<notebook>`` (set by the test
-    suite and ``make run``), else ``<repo>/runs/latest/<notebook>``.
+    suite and ``make run``), else ``<repo>/runs/latest/<notebook>``. ``notebook`` is a folder name:
+    '../x' or 'a/b' would put the outputs outside the output root, and are rejected.
     """
+    check_file_name("notebook", notebook, "a notebook name (a folder name)")
+    if output_dir is not None:
+        check_path("output_dir", output_dir)
     if output_dir not in (None, "", "auto"):
         path = Path(output_dir)
     else:
@@ -105,11 +119,15 @@ def _plain(value: Any) -> Any:
 def save_results(
     output_dir: str | Path, results: dict[str, Any], name: str = "results.json"
 ) -> Path:
-    """Write ``results`` as pretty JSON into ``output_dir`` atomically; return the path."""
-    if not isinstance(results, dict):
-        raise TypeError(f"results must be a dict, got {type(results).__name__}")
+    """Write ``results`` as pretty JSON into ``output_dir`` atomically; return the path.
+
+    ``name`` is a file name inside ``output_dir`` ('../x.json' is rejected: it would write outside).
+    """
+    output_dir = check_path("output_dir", output_dir)
+    check_type("results", results, dict, "a dict")
+    check_file_name("name", name)
     text = json.dumps(_plain(results), indent=2, sort_keys=True)
-    return atomic_write_text(Path(output_dir) / name, text + "\n")
+    return atomic_write_text(output_dir / name, text + "\n")
 
 
 def load_results(output_dir: str | Path, name: str = "results.json") -> dict[str, Any]:
@@ -122,10 +140,21 @@ def load_results(output_dir: str | Path, name: str = "results.json") -> dict[str
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
     """Save a matplotlib figure atomically (format from the suffix, PNG by default)."""
-    path = Path(path)
+    check_figure("fig", fig)
+    path = check_path("path", path)
+    check_int("dpi", dpi, 1)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=(path.suffix.lstrip(".") or "png"), dpi=dpi, bbox_inches="tight")
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def check_figure(name: str, fig: Any) -> Any:
+    """``fig`` if it can be saved like a matplotlib figure (it has ``savefig``); else TypeError."""
+    if not callable(getattr(fig, "savefig", None)):
+        raise ParameterTypeError(
+            f"parameter {name} must be a matplotlib figure, got {type(fig).__name__}"
+        )
+    return fig
 
 
 TIMING_SUFFIXES = ("_s", "seconds", "latency", "latency_ratio", "time_ratio")

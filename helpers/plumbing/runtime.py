@@ -1,4 +1,5 @@
-"""Runtime plumbing every notebook needs before it trains: the device, seeds, threads, progress bars.
+"""Runtime plumbing every notebook needs before it trains: the device, seeds, threads, progress bars,
+and the train/eval mode of a model for the length of a block.
 
 Introduced in notebook 00. These lived beside the trainer once; they sit here, in the bottom band, so
 that data loading and the paper modules can resolve a device without importing ``train``.
@@ -6,15 +7,18 @@ that data loading and the paper modules can resolve a device without importing `
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 from helpers.plumbing.params import ParameterTypeError, check_bool, check_int
 
-__all__ = ["resolve_device", "seed_everything", "set_threads", "progress_enabled"]
+__all__ = ["resolve_device", "seed_everything", "set_threads", "progress_enabled", "model_mode"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -120,3 +124,22 @@ def replicate_seeds(seed: int, replicates: int) -> list[int]:
     if replicates > 1000:
         raise ValueError(f"parameter replicates must be at most 1000, got {replicates}")
     return [seed * 1000 + i for i in range(replicates)]
+
+
+@contextlib.contextmanager
+def model_mode(model: nn.Module, training: bool) -> Iterator[nn.Module]:
+    """Run the ``with`` block with ``model`` in training (True) or eval (False) mode, then put back
+    the mode every submodule had, also when the block raises.
+
+    Evaluation needs eval mode (batch norm uses its running statistics, dropout is off), but a call
+    that fails half-way must not leave the model switched. Each submodule gets its *own* mode back:
+    ``model.train(was_training)`` would also switch a submodule that was deliberately in the other
+    mode (a frozen batch norm in a training model).
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.train(training)
+    try:
+        yield model
+    finally:
+        for module, was_training in modes:
+            module.training = was_training

@@ -7,7 +7,8 @@
 3. it is raised by ``helpers`` code (the innermost traceback frame lies under ``helpers/``), not
    from deep inside torch, networkx or Python's builtins called on a bad value;
 4. every object in ``unchanged`` (models, optimizers, tensors, torch generators, ``random.Random``
-   generators) is bit-for-bit as before.
+   generators) is bit-for-bit as before: a model's tensors, ``requires_grad`` flags, the train/eval
+   mode of every submodule and its hooks; an optimizer's state and its step hooks.
 
 The test files ``test_bad_input*.py`` import it from here.
 """
@@ -36,9 +37,11 @@ def _state(obj: Any) -> Any:
         tensors = {k: v.detach().clone() for k, v in obj.state_dict().items()}
         devices = sorted({str(t.device) for t in tensors.values()})
         grads = [p.requires_grad for p in obj.parameters()]
-        return layers, tensors, devices, obj.training, grads
+        modes = [m.training for m in obj.modules()]  # every submodule's own train/eval mode
+        hooks = [len(m._forward_hooks) + len(m._forward_pre_hooks) for m in obj.modules()]
+        return layers, tensors, devices, modes, grads, hooks
     if isinstance(obj, torch.optim.Optimizer):
-        return copy.deepcopy(obj.state_dict())
+        return copy.deepcopy(obj.state_dict()), len(obj._optimizer_step_post_hooks)
     if isinstance(obj, torch.Generator):
         return obj.get_state()
     if isinstance(obj, random.Random):

@@ -109,33 +109,110 @@ def test_removing_negative_weights_raises_every_pre_activation_behind_a_relu():
     assert activations.dead_neuron_rate(model, x, modules=["2"])["2"] < before
 
 
-def test_cycle_sparsities_split_one_cycle_between_base_pruner_and_ap():
-    assert activating.cycle_sparsities(0.0, 0.2, 0.02) == pytest.approx((0.18, 0.2))
-    # half pruned already: 18 % and 20 % of the remaining half
-    assert activating.cycle_sparsities(0.5, 0.2, 0.02) == pytest.approx((0.59, 0.6))
-    with pytest.raises(ValueError, match="ap_rate"):
-        activating.cycle_sparsities(0.0, 0.1, 0.2)
-
-
-def test_magnitude_then_ap_keeps_imp_sparsities_and_without_ap_is_plain_imp():
+def test_ap_share_splits_each_increase_between_magnitude_and_ap():
     torch.manual_seed(2)
-    with_ap = masks.to_masked(MLP([20, 40, 10]))
-    plain = copy.deepcopy(with_ap)
-    reference = copy.deepcopy(with_ap)
-    start = activating.current_weights(with_ap)
-    with torch.no_grad():  # pretend training moved the weights
-        for model in (with_ap, plain, reference):
-            torch.manual_seed(3)
-            for _, layer, p in masks.prunable_weights(model):
-                getattr(layer, p).add_(0.05 * torch.randn_like(getattr(layer, p)))
+    model = masks.to_masked(MLP([20, 40, 10]))  # 1200 weights
+    start = activating.current_weights(model)
+    # 0 -> 20 %: magnitude takes 18 % of the weights, AP the other 2 %
+    assert activating.prune_with_ap_share(model, start, 0.2, 0.1) == 240 - 216
+    assert masks.sparsity_report(model).zeros == 240
+    # half pruned already: 18 % and 20 % of the remaining half (59 % and 60 % in all)
+    prune.magnitude_prune(model, 0.5, scope="global")
+    assert activating.prune_with_ap_share(model, start, 0.6, 0.1) == 720 - 708
+    assert masks.sparsity_report(model).zeros == 720
+    assert activating.prune_with_ap_share(model, start, 0.6, 0.1) == 0  # at the target already
+    assert masks.sparsity_report(model).zeros == 720
+
+
+def _moved_mlp(seed):
+    """A masked MLP, its weights at "the start of the cycle", and the weights moved by "training"."""
+    torch.manual_seed(seed)
+    model = masks.to_masked(MLP([20, 40, 10]))
+    start = activating.current_weights(model)
+    with torch.no_grad():
+        for _, layer, p in masks.prunable_weights(model):
+            getattr(layer, p).add_(0.05 * torch.randn_like(getattr(layer, p)))
+    return model, start
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_ap_share_gives_the_masks_of_magnitude_then_ap(scope):
+    """The step that replaced ``magnitude_then_ap``: magnitude to s + (p - q)(1 - s), then AP to
+    s + p (1 - s), weight for weight."""
+    new, start = _moved_mlp(3)
+    old = copy.deepcopy(new)
+    p, q = 0.2, 0.02
+    for _ in range(4):
+        alive = 1 - masks.sparsity_report(old).sparsity
+        prune.magnitude_prune(old, 1 - alive * (1 - (p - q)), scope)
+        activating.ap_prune(old, start, 1 - alive * (1 - p), scope)
+        activating.prune_with_ap_share(new, start, 1 - alive * (1 - p), q / p, scope)
+        assert _same_masks(new, old)
+        assert torch.equal(new.layers[0].weight, old.layers[0].weight)  # pruned weights zeroed
+
+
+def test_ap_share_keeps_imp_sparsities_and_without_ap_is_plain_imp():
+    with_ap, start = _moved_mlp(3)
+    plain, reference = copy.deepcopy(with_ap), copy.deepcopy(with_ap)
     for target in prune.imp_sparsities(3, 0.2):
-        assert activating.magnitude_then_ap(with_ap, start, 0.2, 0.02) == pytest.approx(
-            target, abs=1e-3
-        )
-        activating.magnitude_then_ap(plain, start, 0.2, 0.0)
+        activating.prune_with_ap_share(with_ap, start, target, 0.1)
+        assert masks.sparsity_report(with_ap).sparsity == pytest.approx(target, abs=1e-3)
+        activating.prune_with_ap_share(plain, start, target, 0.0)
         prune.magnitude_prune(reference, target, scope="global")
     assert _same_masks(plain, reference)
     assert not _same_masks(with_ap, plain)
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _unchanged(model, before):
+    after = model.state_dict()
+    return before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_rejected_ap_step_changes_nothing():
+    """Magnitude pruning would succeed, AP then finds too few alive negative weights: the call
+    is rejected before either step installs a mask (the magnitude step included)."""
+    layer = _layer(torch.tensor([[-0.3, 0.1, 0.2, 0.5, 0.4, 0.6, 0.7, 0.8]]))
+    before = _state(layer)
+    with pytest.raises(ValueError, match="negative"):  # AP's half of 0 -> 50 %: 2 of 1 negative
+        activating.prune_with_ap_share(layer, {"weight": torch.zeros(1, 8)}, 0.5, 0.5)
+    assert _unchanged(layer, before)
+
+
+def test_a_rejected_layer_wise_ap_prune_changes_no_layer():
+    """Layer scope: the first tensor can reach the target, the second cannot; neither changes."""
+    model = nn.Sequential(
+        _layer(torch.tensor([[-1.0, -2.0, 3.0, 4.0]])),
+        _layer(torch.tensor([[-1.0, 2.0, 3.0, 4.0]])),
+    )
+    start = {"0.weight": torch.zeros(1, 4), "1.weight": torch.zeros(1, 4)}
+    before = _state(model)
+    with pytest.raises(ValueError, match="1.weight"):
+        activating.ap_prune(model, start, 0.5, scope="layer")
+    assert _unchanged(model, before)
+    with pytest.raises(ValueError, match="1.weight"):
+        activating.prune_with_ap_share(model, start, 0.5, 1.0, scope="layer")
+    assert _unchanged(model, before)
+
+
+def test_imp_with_ap_checks_its_rates_before_training():
+    model = masks.to_masked(MLP([20, 16, 3]))
+    with pytest.raises(ValueError, match="ap_rate"):
+        activating.imp_with_ap(
+            model,
+            prune.snapshot(model),
+            [],
+            [],
+            None,
+            rounds=2,
+            epochs=1,
+            lr=0.1,
+            rate=0.1,
+            ap_rate=0.2,
+        )
 
 
 def test_batch_norm_scales_are_never_pruned():
@@ -146,7 +223,7 @@ def test_batch_norm_scales_are_never_pruned():
     }
     start = activating.current_weights(model)
     assert all("features.1" not in name and "features.5" not in name for name in start)
-    activating.magnitude_then_ap(model, start, 0.5, 0.1)
+    activating.prune_with_ap_share(model, start, 0.5, 0.2)
     for name, value in bn_before.items():
         assert torch.equal(dict(model.named_parameters())[name], value)
 

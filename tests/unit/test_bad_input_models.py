@@ -121,5 +121,13 @@ def test_rewind_checks_everything_before_restoring_anything():
             lambda: prune.iterative_magnitude_pruning(model, "train", no_optimizer, 2),
             "train", "function",
         ),
+        (
+            lambda: prune.iterative_magnitude_pruning(model, lambda _: 0.0, no_optimizer, 2, prune_step=0.5),
+            "prune_step", "function",
+        ),
+        (
+            lambda: prune.iterative_magnitude_pruning(model, lambda _: 0.0, no_optimizer, 2, desc=3),
+            "desc", "string",
+        ),
     ):  # fmt: skip
         assert_rejects(call, name, allowed, unchanged=(model, opt))

@@ -90,7 +90,7 @@ STAGE_ARGUMENTS = {
     "batch_size": (NOT_A_POSITIVE_INT, "integer"),
     "eval_every": (NOT_A_POSITIVE_INT, "integer"),
     "lr": (st.one_of(st.floats(max_value=0.0), st.just(math.inf), st.text(max_size=2)), "(0.0, inf]"),
-    "supervise": (st.text(max_size=4).filter(lambda s: s not in ("all", "last")), "'all' or 'last'"),
+    "supervise": (st.text(max_size=4).filter(lambda s: s not in ("all", "last")), "['all', 'last']"),
     "strategy": (st.text(max_size=4), "one of"),
 }  # fmt: skip
 
@@ -168,3 +168,25 @@ def test_valid_bits_of_any_integer_or_float_dtype_still_give_parity_labels():
         assert modular.parity_labels(converted, 2).tolist() == [[-100, 1, 1, 0]]
     assert_rejects(lambda: modular.parity_labels(bits * 2, 2), "bits", "0 and 1")
     assert_rejects(lambda: modular.parity_labels(bits.tolist(), 2), "bits", "torch.Tensor")
+
+
+def test_controls_matched_sizes_fixed_training_sets_and_comparisons_check_their_arguments():
+    model, g = net(), torch.Generator().manual_seed(0)
+    x, y = eval_data()
+    model.grow()  # module 2 has random W_hh: not a no-memory control
+    c = modular.pairwise_comparisons(
+        "c", {"a": [1.0, 2.0], "b": [1.0, 1.5]}, ["a"], ["b"], threshold=0.1
+    )
+    for call, name, allowed in (
+        (lambda: modular.set_trainable(model, "no_intra"), "no_intra", "W_hh = 0"),
+        (lambda: modular.build_model("frozen", 3, 2, hidden_size=4), "hidden_size", "'monolithic' only"),
+        (lambda: modular.build_model("monolithic", 3, 2, hidden_size=0), "hidden_size", "[1, inf]"),
+        (lambda: modular.matched_hidden_size(0, 2), "module_size", "[1, inf]"),
+        (lambda: modular.grow_curriculum(net(), "frozen", [2], train_streams=0), "train_streams", "[1, inf]"),
+        (lambda: modular.train_stage(net(), "frozen", [2], (x, y), train_data=x), "train_data", "tuple"),
+        (lambda: modular.pairwise_comparisons("c", [1.0], ["a"], ["b"], threshold=0.1), "values", "dict"),
+        (lambda: modular.pairwise_comparisons("c", {"a": [1.0]}, ["a"], ["b"], threshold=0.1), "'b'", "values has"),
+        (lambda: modular.combined_row("c", "p", []), "comparisons", "at least 1"),
+        (lambda: modular.combined_row("c", "p", [c[0], "holds"]), "comparisons[1]", "Comparison"),
+    ):  # fmt: skip
+        assert_rejects(call, name, allowed, unchanged=(model, g))

@@ -121,8 +121,11 @@ def test_models_walks_and_place_cells_of_the_wrong_kind():
         (lambda: navigation.decoded_error([0.0], walks.y, pc), "logits", "torch.Tensor"),
         (lambda: pc.decode(torch.zeros(2, 8), "3"), "k", "integer"),
         (lambda: pc([0.0, 0.0]), "positions", "torch.Tensor"),
+        (lambda: walks.split(3), "n", "[1, 2]"),
+        (lambda: walks.split(0), "n", "[1, 2]"),
+        (lambda: walks.split(1.5), "n", "integer"),
     ):  # fmt: skip
-        assert_rejects(call, name, allowed, unchanged=(model,))
+        assert_rejects(call, name, allowed, unchanged=(model, walks.x))
 
 
 # --- geometric --------------------------------------------------------------------------------
@@ -186,6 +189,10 @@ def test_tensors_shapes_modules_and_drawings():
         (lambda: geometric.ModuliPenalty(layer, torch.ones(4, 4), 1.0, name=3), "name", "string"),
         (lambda: geometric.kept_distances(torch.ones(3), torch.zeros(3)), "mask", "2 dimension"),
         (lambda: geometric.kept_distances(torch.ones(2, 3), torch.zeros(2, 3)), "distances", "square"),
+        (lambda: geometric.locality_ratio(torch.ones(3), torch.zeros(3, 3)), "mask", "2 dimension"),
+        (lambda: geometric.locality_ratio(torch.ones(2, 2), torch.zeros(3, 3)), "mask", "differ in shape"),
+        (lambda: geometric.cheapest_share(torch.ones(3, 3), torch.ones(2, 2)), "coefficients", "differ in shape"),
+        (lambda: geometric.cheapest_share(torch.ones(3, 3), [[1.0]]), "coefficients", "torch.Tensor"),
         (lambda: geometric.draw_connections(torch.ones(3, 3), geometry), "mask", "(4, 4)"),
         (lambda: geometric.draw_connections(torch.ones(4, 4), geometry, neurons=[7]), "neurons[0]", "[0, 3]"),
         (lambda: geometric.draw_connections(torch.ones(4, 4), geometry, neurons=2), "neurons", "list"),

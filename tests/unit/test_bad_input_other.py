@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_bad_input import BAD_FRACTION, half_pruned
 
+from helpers import prune
 from helpers.papers import activating_while_pruning as activating
 from helpers.papers import continuous_sparsification as continuous
 
@@ -51,7 +52,14 @@ def test_activating_pruners_reject_bad_fractions(value):
     start = activating.current_weights(model)
     for call, name in (
         (lambda: activating.ap_prune(model, start, value), "sparsity"),
-        (lambda: activating.cycle_sparsities(0.2, value, 0.0), "rate"),
+        (lambda: activating.prune_with_ap_share(model, start, value, 0.1), "target"),
+        (lambda: activating.prune_with_ap_share(model, start, 0.6, value), "ap_share"),
+        (
+            lambda: activating.imp_with_ap(
+                model, prune.snapshot(model), [], [], None, rounds=1, epochs=1, lr=0.1, rate=value
+            ),
+            "rate",
+        ),
         (
             lambda: activating.ActivatingGradualPruning(model, 0.5, 0, 10, ap_share=value),
             "ap_share",

@@ -176,3 +176,56 @@ def test_the_search_rejects_a_bad_policy_score_or_reward():
         (lambda: policy.LayerPolicy("4"), "descriptor_size", "integer"),
     ):  # fmt: skip
         assert_rejects(call, name, allowed, unchanged=(net,))
+
+
+# --- fresh students by their sizes, random search, the validated epoch --------------------------
+@FEW
+@given(
+    sizes=st.one_of(
+        NOT_A_LIST,
+        st.lists(st.integers(max_value=0), min_size=3, max_size=4),
+        st.lists(st.sampled_from(["8", 2.5, None]), min_size=3, max_size=4),
+    )
+)
+def test_student_sizes_must_be_lists_of_positive_widths(sizes):
+    assert_rejects(lambda: policy.removed_sizes(sizes, [1]), "sizes", "")
+    assert_rejects(lambda: policy.shrunk_sizes(sizes, [0.5]), "sizes", "")
+
+
+def test_removed_and_shrunk_sizes_need_one_valid_choice_per_layer():
+    sizes = [40, 32, 16, 10]
+    for call, name, allowed in (
+        (lambda: policy.removed_sizes(sizes, "1"), "keep", "list of 0/1"),
+        (lambda: policy.removed_sizes(sizes, [2]), "keep", "0/1"),
+        (lambda: policy.removed_sizes(sizes, [1, 1]), "keep", "one per hidden layer after the first"),
+        (lambda: policy.shrunk_sizes(sizes, 0.5), "ratios", "list of width ratios"),
+        (lambda: policy.shrunk_sizes(sizes, ["half", 1.0]), "ratios[0]", "number"),
+        (lambda: policy.shrunk_sizes(sizes, [0.0, 1.0]), "ratios", "(0, 1]"),
+        (lambda: policy.shrunk_sizes(sizes, [1.0]), "ratios", "one per hidden layer"),
+    ):  # fmt: skip
+        assert_rejects(call, name, allowed)
+
+
+def test_random_search_checks_its_budget_and_functions_before_drawing():
+    g = torch.Generator().manual_seed(0)
+    score = lambda c: {"reward": 1.0}  # noqa: E731
+    for call, name, allowed in (
+        (lambda: policy.random_search(3, 2, 2, 4, generator=g), "score", "function"),
+        (lambda: policy.random_search(score, 0, 2, 4, generator=g), "num_layers", "integer"),
+        (lambda: policy.random_search(score, 2, 1, 4, generator=g), "num_choices", "integer"),
+        (lambda: policy.random_search(score, 2, 2, -1, generator=g), "evaluations", "integer"),
+        (lambda: policy.random_search(score, 2, 2, 4, generator=3), "generator", "torch.Generator"),
+        (lambda: policy.random_search(score, 2, 2, 4, generator=g, cache_key=3), "cache_key", "function"),
+        (lambda: policy.random_search(score, 2, 2, 4, generator=g, max_draws=0), "max_draws", "integer"),
+        (lambda: policy.random_search(lambda c: {"acc": 1.0}, 2, 2, 4, generator=g), "score", "'reward' number"),
+        (lambda: policy.EvaluationLog("score"), "score", "function"),
+        (lambda: policy.best_so_far("0.5"), "rewards", "sequence of numbers"),
+        (lambda: policy.best_so_far([0.5, "x"]), "rewards[1]", "number"),
+    ):  # fmt: skip
+        assert_rejects(call, name, allowed, unchanged=(g,) if name != "score" else ())
+
+
+def test_best_validation_epoch_refuses_a_bad_key_or_model():
+    best = policy.BestValidationEpoch()
+    assert_rejects(lambda: policy.BestValidationEpoch(3), "key", "metric name")
+    assert_rejects(lambda: best.restore("model"), "model", "torch.nn.Module")

@@ -77,10 +77,10 @@ def test_sparsities_must_be_plain_numbers_in_0_1(sparsity):
 def test_lambda_is_checked_for_every_method_even_when_unused(lam, method):
     x = torch.randn(3, 4)
     assert_rejects(
-        lambda: quantize.fake_quantize(x, 2, method=method, lam=lam), "lam", "non-negative"
+        lambda: quantize.fake_quantize(x, 2, method=method, lam=lam), "lam", "[0.0, inf]"
     )
-    assert_rejects(lambda: quantize.fake_quantize(x, None, 0.0, lam=lam), "lam", "non-negative")
-    assert_rejects(lambda: quantize.ridge_dequantize(x, x, lam), "lam", "non-negative")
+    assert_rejects(lambda: quantize.fake_quantize(x, None, 0.0, lam=lam), "lam", "[0.0, inf]")
+    assert_rejects(lambda: quantize.ridge_dequantize(x, x, lam), "lam", "[0.0, inf]")
 
 
 @FEW
@@ -137,7 +137,7 @@ def test_stage_functions_reject_mismatched_and_wrong_type_arguments():
         ({"bits": 0}, "bits", "[1, 16]"),
         ({"bits": 2, "sparsity": 1.0}, "sparsity", "[0, 1)"),
         ({"bits": 2, "method": "round"}, "method", "'ridge'"),
-        ({"bits": 2, "lam": -1.0}, "lam", "non-negative"),
+        ({"bits": 2, "lam": -1.0}, "lam", "[0.0, inf]"),
         ({"bits": 2, "granularity": "column"}, "granularity", "'tensor'"),
         ({"bits": 2, "act_bits": 1.5}, "act_bits", "[1, 16]"),
         ({"bogus": 2}, "bogus", "allowed: ('bits'"),
@@ -175,3 +175,27 @@ def test_models_that_cannot_be_quantized_and_inputs_that_do_not_fit():
         (lambda: layer([[0.0] * 3]), "x", "torch.Tensor"),
     ):  # fmt: skip
         assert_rejects(call, name, allowed, unchanged=(layer,))
+
+
+def test_the_binary_baseline_the_binary_mlp_and_the_validation_split_reject_bad_input():
+    from helpers.core.data import Split
+
+    x = torch.randn(3, 4)
+    split = Split(
+        torch.randn(10, 2), torch.zeros(10, dtype=torch.long), x[:, :2], x[:, 0].long(), 2
+    )
+    rng = torch.get_rng_state()
+    for call, name, allowed in (
+        (lambda: quantize.clipped_sign(x, clip=0.0), "clip", "(0.0, inf]"),
+        (lambda: quantize.clipped_sign([1.0], 1.0), "x", "torch.Tensor"),
+        (lambda: quantize.fake_quantize(x, 2, method="ste_clipped"), "bits", "must be 1"),
+        (lambda: quantize.QuantizedLinear(4, 2, bits=1, act_bits=4, method="ste_clipped"), "act_bits", "None or 1"),
+        (lambda: quantize.binary_mlp([4], bits=1), "sizes", "at least two positive integers"),
+        (lambda: quantize.binary_mlp([4, 2], norm="yes", bits=1), "norm", "True or False"),
+        (lambda: quantize.binary_mlp([4, 2], bits=1, depth=2), "depth", "allowed: ('bits'"),
+        (lambda: quantize.carve_validation(split, 0), "n_val", "[1, 9]"),
+        (lambda: quantize.carve_validation("split", 2), "split", "Split"),
+        (lambda: quantize.carve_validation(split, 2, seed=-1), "seed", "[0"),
+    ):  # fmt: skip
+        assert_rejects(call, name, allowed, unchanged=(split.x_train, split.y_train))
+    assert torch.equal(torch.get_rng_state(), rng)  # no binary MLP was built: no weights drawn

@@ -198,3 +198,23 @@ def test_valid_calls_still_work():
     optimizer, _ = structured.make_optimizer(model, 0.1, 10)  # no trainable gates: no gate_lr
     assert len(optimizer.param_groups) == 1
     assert model(torch.zeros(2, 12)).shape == (2, 3)
+
+
+@FEW
+@given(budget=st.one_of(st.floats(max_value=0.0), st.just(math.inf), NOT_A_NUMBER))
+def test_the_last_step_needs_a_positive_finite_budget(budget):
+    model = tiny()
+    assert_rejects(
+        lambda: structured.project_to_budget_(model, budget), "budget", "(0.0, inf]",
+        unchanged=(model,),
+    )  # fmt: skip
+    assert_rejects(
+        lambda: structured.project_to_budget_(nn.Linear(2, 2), 1e5), "model", "GatedResCNN1d"
+    )
+
+
+@FEW
+@given(steps=NOT_A_POSITIVE_INT)
+def test_fixed_steps_needs_a_loader_and_a_positive_step_count(steps):
+    assert_rejects(lambda: structured.FixedSteps([(1, 2)], steps), "steps", "integer")
+    assert_rejects(lambda: structured.FixedSteps(7, 3), "loader", "loader")

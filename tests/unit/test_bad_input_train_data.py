@@ -258,8 +258,8 @@ def test_dataset_sizes_must_be_positive_integers(size):
 @FEW
 @given(fraction=st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.0), st.text(max_size=2)))
 def test_fractions_of_a_dataset_must_lie_strictly_inside_0_1(fraction):
-    assert_rejects(lambda: data.digits(test_fraction=fraction), "test_fraction", "0 and 1")
-    assert_rejects(lambda: data.pydoc_corpus(val_fraction=fraction), "val_fraction", "0 and 1")
+    assert_rejects(lambda: data.digits(test_fraction=fraction), "test_fraction", "(0, 1)")
+    assert_rejects(lambda: data.pydoc_corpus(val_fraction=fraction), "val_fraction", "(0, 1)")
 
 
 def test_corpus_and_task_arguments():

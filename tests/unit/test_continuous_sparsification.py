@@ -64,12 +64,12 @@ def test_reset_logits_keeps_decisions_and_restarts_survivors():
     net = _net()
     cs.enable_soft_masks(net, init=0.05)
     with torch.no_grad():
-        net[0].weight_logits.copy_(torch.linspace(-0.5, 0.5, 30).view(5, 6))
+        net[0].mask_logits("weight").copy_(torch.linspace(-0.5, 0.5, 30).view(5, 6))
     masks.set_mask_temperature(net, 10.0)
-    s = net[0].weight_logits.detach().clone()
+    s = net[0].mask_logits("weight").detach().clone()
     cs.reset_logits_(net)
     expected = torch.minimum(10.0 * s, torch.tensor(0.05))  # s <- min(beta s, s0)
-    torch.testing.assert_close(net[0].weight_logits.detach(), expected)
+    torch.testing.assert_close(net[0].mask_logits("weight").detach(), expected)
     assert float(net[0].mask_temperature) == 1.0 and float(net[2].mask_temperature) == 1.0
     with pytest.raises(ValueError, match="no soft masks"):
         cs.reset_logits_(_net())
@@ -81,9 +81,11 @@ def test_extract_ticket_is_positive_logits_and_the_old_hard_mask():
     net[0].set_mask("weight", old)
     cs.enable_soft_masks(net)
     with torch.no_grad():
-        net[0].weight_logits.copy_(torch.randn(5, 6))
-        net[2].weight_logits.fill_(-1e-6)  # barely negative: pruned, whatever sigmoid rounds to
-    positive = (net[0].weight_logits > 0).float()
+        net[0].mask_logits("weight").copy_(torch.randn(5, 6))
+        net[2].mask_logits("weight").fill_(
+            -1e-6
+        )  # barely negative: pruned, whatever sigmoid rounds to
+    positive = (net[0].mask_logits("weight") > 0).float()
     expected_density = float((old * positive).sum()) / (30 + 15)
     # while the search runs, a weight counts as pruned where s <= 0
     assert masks.sparsity_report(net).density == pytest.approx(expected_density)

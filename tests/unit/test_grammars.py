@@ -123,3 +123,39 @@ def test_task_is_reproducible_from_its_seed():
 def test_task_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         grammars.reber_task(**kwargs)
+
+
+def test_validation_strings_are_new_balanced_and_leave_the_task_unchanged():
+    split, strings = grammars.reber_task(200, 100, max_length=20, seed=5)
+    x_val, y_val, val = grammars.reber_validation(strings, 60, max_length=20, seed=5)
+    assert x_val.shape == (60, 20, 7) and int(y_val.sum()) == 30
+    assert [int(grammars.is_reber(s)) for s in val] == y_val.tolist()
+    assert not set(val) & (set(strings["train"]) | set(strings["test"]))
+    again, _ = grammars.reber_task(200, 100, max_length=20, seed=5)
+    assert torch.equal(
+        split.x_test, again.x_test
+    )  # drawing validation strings changes nothing else
+    assert torch.equal(x_val, grammars.reber_validation(strings, 60, max_length=20, seed=5)[0])
+
+
+def test_trigram_lookup_decides_plain_reber_and_bigram_does_not():
+    train, labels = ["BTXSE", "BPVVE"], [1, 1]
+    # BTXVE: every symbol and the bigrams BT, TX, VE were seen, but XV and the trigrams TXV, XVE were not.
+    assert grammars.ngram_lookup_accuracy(3, train, labels, ["BTXSE", "BTXVE"], [1, 0]) == 1.0
+    assert grammars.ngram_lookup_accuracy(1, train, labels, ["BTXVE"], [0]) == 0.0
+    split, strings = grammars.reber_task(600, 300, max_length=16, seed=1)
+    args = (strings["train"], split.y_train.tolist(), strings["test"], split.y_test.tolist())
+    assert grammars.ngram_lookup_accuracy(3, *args) == 1.0
+    assert 0.6 < grammars.ngram_lookup_accuracy(2, *args) < 0.97
+    assert grammars.ngram_lookup_accuracy(1, *args) == 0.5  # negatives use the same symbols
+
+
+def test_ngram_lookup_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="n"):
+        grammars.ngram_lookup_accuracy(0, ["BTXSE"], [1], ["BTXSE"], [1])
+    with pytest.raises(ValueError, match="one length"):
+        grammars.ngram_lookup_accuracy(3, ["BTXSE"], [1, 0], ["BTXSE"], [1])
+    with pytest.raises(ValueError, match="0 or 1"):
+        grammars.ngram_lookup_accuracy(3, ["BTXSE"], [2], ["BTXSE"], [1])
+    with pytest.raises(ValueError, match="train"):
+        grammars.reber_validation({"test": []}, 10)

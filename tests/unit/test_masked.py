@@ -214,7 +214,9 @@ def test_soft_mask_state_loads_into_fresh_layer_and_logits_have_no_decay():
     fresh.load_state_dict(layer.state_dict())
     assert fresh.has_soft_mask("weight") and float(fresh.mask_soft_init) == 0.5
     groups = masks.param_groups(layer, weight_decay=0.1)
-    assert groups[1]["weight_decay"] == 0.0 and groups[1]["params"][0] is layer.weight_logits
+    assert groups[1]["weight_decay"] == 0.0 and groups[1]["params"][0] is layer.mask_logits(
+        "weight"
+    )
 
 
 @pytest.mark.parametrize("cls", [MaskedRNN, MaskedGRU, MaskedLSTM])
@@ -244,3 +246,33 @@ def test_sparse_csr_export_matches_dense():
     x = torch.randn(16, 5)
     torch.testing.assert_close(csr @ x, layer.effective("weight").detach() @ x)
     assert csr.values().numel() == round(0.1 * 128)
+
+
+def test_mask_logits_is_the_one_way_to_the_soft_mask():
+    layer = MaskedLinear(4, 3)
+    with pytest.raises(ValueError, match="enable_soft_mask"):
+        layer.mask_logits("weight")
+    with pytest.raises(ValueError, match="allowed: weight"):
+        layer.mask_logits("bias")
+    logits = layer.enable_soft_mask("weight", init=0.2)
+    assert layer.mask_logits("weight") is logits
+    assert "weight_logits" in layer.state_dict()  # the saved name, stable for checkpoints
+
+
+def test_model_mask_logits_names_every_soft_mask_and_feeds_param_groups():
+    from helpers.core.metrics import count_parameters
+
+    net = masks.to_masked(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)))
+    assert list(masks.mask_logits(net)) == []
+    assert list(masks.mask_logits(nn.Linear(2, 2))) == []  # a plain model has none either
+    before = count_parameters(net)
+    logits = net[2].enable_soft_mask("weight")
+    assert [(full, layer, name) for full, layer, name, _ in masks.mask_logits(net)] == [
+        ("2.weight", net[2], "weight")
+    ]
+    assert next(masks.mask_logits(net))[3] is logits
+    groups = masks.param_groups(net, weight_decay=0.1)
+    assert groups[1]["params"] == [logits] and groups[1]["weight_decay"] == 0.0
+    assert all(p is not logits for p in groups[0]["params"])
+    assert len(groups[0]["params"]) == len(list(net.parameters())) - 1
+    assert count_parameters(net) == before  # logits are not model parameters to count

@@ -270,3 +270,82 @@ def test_constructor_arguments_are_checked():
         modular.MonolithicRNN(4, 2, activation="gelu")
     with pytest.raises(ValueError, match="strategy"):
         modular.build_model("random", 4, 2)
+
+
+def test_no_intra_control_has_no_module_memory_above_the_first_module():
+    g = torch.Generator().manual_seed(0)
+    model = modular.build_model("no_intra", 4, 3, generator=g)
+    assert all(not w.any() for w in model.w_hh[1:]) and model.w_hh[0].any()
+    assert modular.checked_heads("no_intra", 3) == [2]
+    x_eval, y_eval = modular.nparity_batch(16, 8, [2, 3, 4], generator=g)
+    stages = modular.grow_curriculum(
+        model, "no_intra", [2, 3, 4], generator=g, max_steps=5, length=8, batch_size=8
+    )
+    assert [s.trainable for s in stages] == [4 + 16 + 4 + 10] * 3
+    assert all(not w.any() for w in model.w_hh[1:])  # never trained, still zero
+    # A W_hh above module 1 that is not zero is refused: that network is not the control.
+    with torch.no_grad():
+        model.w_hh[2].fill_(0.1)
+    with pytest.raises(ValueError, match="no_intra"):
+        modular.train_stage(model, "no_intra", [2, 3, 4], (x_eval, y_eval), max_steps=1, length=8)
+
+
+def test_build_model_sizes_and_the_parameter_matched_monolithic_rnn():
+    units = modular.matched_hidden_size(10, 4)
+    modular_params = sum(p.numel() for p in modular.ModularRNN(10, 4).parameters())
+    mono = [
+        sum(p.numel() for p in modular.MonolithicRNN(h, 4).parameters())
+        for h in (units - 1, units, units + 1)
+    ]
+    # the closest monolithic RNN: no other size is nearer to the modular parameter count
+    assert abs(mono[1] - modular_params) <= min(abs(m - modular_params) for m in mono)
+    assert units == 25 and modular.matched_hidden_size(24, 4) == 62
+    assert modular.build_model("monolithic", 10, 4, hidden_size=units).hidden_size == 25
+    assert modular.build_model("monolithic", 10, 4).w_hh.shape == (40, 40)
+    with pytest.raises(ValueError, match="hidden_size"):
+        modular.build_model("frozen", 10, 4, hidden_size=25)
+
+
+def test_a_fixed_training_set_is_trained_on_full_batch_and_decides_the_stage():
+    g = torch.Generator().manual_seed(0)
+    model = modular.build_model("monolithic", 6, 2, generator=g)
+    stages = modular.grow_curriculum(
+        model, "monolithic", [2, 3], train_streams=4, generator=g, max_steps=400, lr=2e-2, length=6
+    )
+    # Four streams are easy to memorise: the training accuracy reaches the criterion quickly.
+    assert all(s.reached for s in stages) and min(stages[-1].accuracies) >= 0.95
+    # The same generator state as drawing the four streams itself, then nothing else.
+    g2 = torch.Generator().manual_seed(0)
+    modular.build_model("monolithic", 6, 2, generator=g2)
+    x, y = modular.nparity_batch(4, 6, [2, 3], generator=g2)
+    assert modular.head_accuracies(model, x, y) == stages[-1].accuracies
+    assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=g2))
+
+
+def test_pairwise_comparisons_and_their_combined_row():
+    values = {"a": [1.0, 2.0, 3.0], "b": [2.0, 4.0, 6.0], "c": [1.0, 2.0, 3.0]}
+    found = modular.pairwise_comparisons(
+        "cost",
+        values,
+        ["a"],
+        ["b", "c"],
+        threshold=0.2,
+        higher_is_better=False,
+        relative=True,
+        names={"a": "A"},
+    )
+    assert [c.method_name for c in found] == ["A", "A"] and [c.baseline_name for c in found] == [
+        "b",
+        "c",
+    ]
+    assert (
+        found[0].method.values == (0.5, 0.5, 0.5) and found[0].verdict == "holds"
+    )  # half the cost
+    assert found[1].method.values == (1.0, 1.0, 1.0) and found[1].verdict == "does not hold"
+    row = modular.combined_row("claim", "paper", found)
+    assert row["verdict"] == "partly" and row["replicates"] == 3 and len(row["comparisons"]) == 2
+    assert row["measured"].count("(n = 3)") == 2
+    with pytest.raises(ValueError, match="no values for 'd'"):
+        modular.pairwise_comparisons("cost", values, ["d"], ["b"], threshold=0.1)
+    with pytest.raises(TypeError, match="comparisons"):
+        modular.combined_row("claim", "paper", ["holds"])

@@ -123,7 +123,7 @@ def test_compression_term_is_concave_increasing_and_reaches_one():
 def test_reward_refuses_impossible_inputs():
     with pytest.raises(ValueError, match="student_acc"):
         policy.n2n_reward(1.2, 0.9, 10, 100)
-    with pytest.raises(ValueError, match="teacher_acc must be positive"):
+    with pytest.raises(ValueError, match=r"teacher_acc must be a number in \(0, 1\]"):
         policy.n2n_reward(0.5, 0.0, 10, 100)
     with pytest.raises(ValueError, match="student_params"):
         policy.n2n_reward(0.5, 0.9, 200, 100)
@@ -262,3 +262,129 @@ def test_search_refuses_bad_budgets():
         policy.reinforce_search(pol, torch.rand(2, 4), lambda c: {"reward": 0.0}, iterations=0)
     with pytest.raises(ValueError, match="no students"):
         policy.SearchHistory().best()
+
+
+# --- fresh students by their sizes, the random-search control, the validated epoch ----------------
+def test_removed_sizes_drop_the_hidden_widths_not_kept_and_always_keep_the_first():
+    sizes = [40, 256, 128, 64, 10]
+    assert policy.removed_sizes(sizes, [1, 1]) == sizes
+    assert policy.removed_sizes(sizes, [0, 1]) == [40, 256, 64, 10]
+    assert policy.removed_sizes(sizes, [1, 0]) == [40, 256, 128, 10]
+    assert policy.removed_sizes(sizes, torch.tensor([0, 0])) == [40, 256, 10]
+    # A same-width teacher: the widths agree with the student that keeps the teacher's weights.
+    teacher = _teacher()
+    student = policy.remove_layers(teacher, [1, 0, 1])
+    widths = [teacher.layers[0].in_features] + [
+        m.out_features for m in student.layers if isinstance(m, nn.Linear)
+    ]
+    assert policy.removed_sizes([4, 5, 5, 5, 5, 2], [1, 0, 1]) == widths
+    with pytest.raises(ValueError, match="keep has 1 entries"):
+        policy.removed_sizes(sizes, [1])
+
+
+def test_shrunk_sizes_scale_every_hidden_width_and_round():
+    assert policy.shrunk_sizes([40, 256, 64, 10], [0.5, 0.25]) == [40, 128, 16, 10]
+    assert policy.shrunk_sizes([40, 256, 64, 10], [1.0, 1.0]) == [40, 256, 64, 10]
+    assert policy.shrunk_sizes([40, 3, 10], [0.1]) == [40, 1, 10]  # never below one unit
+    # The same widths as the weight-keeping shrink_layers.
+    student = policy.shrink_layers(_teacher(width=8, hidden=1), [0.5, 0.25])
+    assert [m.out_features for m in student.layers if isinstance(m, nn.Linear)][:-1] == [4, 2]
+    assert policy.shrunk_sizes([4, 8, 8, 2], [0.5, 0.25]) == [4, 4, 2, 2]
+    with pytest.raises(ValueError, match="one per hidden layer"):
+        policy.shrunk_sizes([40, 256, 64, 10], [0.5])
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        policy.shrunk_sizes([40, 256, 10], [1.5])
+
+
+def test_stable_seed_depends_only_on_its_parts():
+    assert policy.stable_seed(0, (40, 256, 10)) == policy.stable_seed(0, (40, 256, 10))
+    assert policy.stable_seed(0, (40, 256, 10)) != policy.stable_seed(1, (40, 256, 10))
+    assert policy.stable_seed(0, (40, 256, 10)) != policy.stable_seed(0, (40, 128, 10))
+    assert policy.stable_seed("x") == 3252092472  # CRC-32 of "('x',)": the same in every process
+
+
+def test_evaluation_log_records_each_call_and_the_best():
+    log = policy.EvaluationLog(lambda c: {"reward": float(sum(c))})
+    assert log((0, 1)) == {"reward": 1.0}
+    log((1, 1))
+    log((0, 0))
+    assert len(log) == 3 and log.rewards() == [1.0, 2.0, 0.0]
+    assert log.best() == ((1, 1), {"reward": 2.0})
+    with pytest.raises(ValueError, match="no students"):
+        policy.EvaluationLog(lambda c: {"reward": 0.0}).best()
+
+
+def test_best_so_far_is_the_running_maximum():
+    assert policy.best_so_far([0.2, 0.1, 0.5, 0.3]) == [0.2, 0.2, 0.5, 0.5]
+    with pytest.raises(ValueError, match="rewards"):
+        policy.best_so_far([])
+
+
+def test_random_search_scores_distinct_students_uniformly_and_stops_at_the_budget():
+    calls = []
+
+    def score(choices):
+        calls.append(choices)
+        return {"reward": float(sum(choices))}
+
+    log = policy.random_search(score, 6, 2, 10, generator=torch.Generator().manual_seed(0))
+    assert len(log) == 10 == len(calls) == len(set(calls))  # 10 distinct students, each scored once
+    assert all(len(c) == 6 and set(c) <= {0, 1} for c in calls)
+    # Students with one cache key count once: only 3 distinct sums of two binary choices exist.
+    log = policy.random_search(
+        score, 2, 2, 5, generator=torch.Generator().manual_seed(0), cache_key=sum, max_draws=200
+    )
+    assert len(log) == 3
+    # Uniform choices: every layer's mean choice is close to (num_choices − 1) / 2.
+    draws = policy.random_search(
+        lambda c: {"reward": 0.0}, 3, 11, 500, generator=torch.Generator().manual_seed(1)
+    )
+    assert torch.tensor(draws.choices).float().mean().item() == pytest.approx(5.0, abs=0.3)
+    # The same generator seed gives the same students.
+    again = policy.random_search(
+        lambda c: {"reward": 0.0}, 3, 11, 500, generator=torch.Generator().manual_seed(1)
+    )
+    assert again.choices == draws.choices
+
+
+def test_best_validation_epoch_keeps_and_restores_the_best_weights():
+    from helpers.core.data import TensorLoader
+    from helpers.core.train import fit
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    model = MLP([4, 8, 2])
+    best = policy.BestValidationEpoch()
+    history = fit(model, TensorLoader(x, y, 16), epochs=5, lr=0.05, val_loader=TensorLoader(x, y, 64),
+                  callbacks=[best], progress=False)  # fmt: skip
+    accs = [row["val_acc"] for row in history.epochs]
+    assert best.value == max(accs) and best.epoch == accs.index(max(accs)) + 1
+    weights = {k: v.clone() for k, v in best.state.items()}
+    with torch.no_grad():
+        model.layers[0].weight.add_(1.0)
+    best.restore(model)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
+    with pytest.raises(ValueError, match="val_loader"):
+        fit(MLP([4, 8, 2]), TensorLoader(x, y, 16), epochs=1, callbacks=[policy.BestValidationEpoch()],
+            progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="no epoch"):
+        policy.BestValidationEpoch().restore(model)
+
+
+def test_figures_draw_the_mean_band_and_the_students():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    policy.plot_band(ax, [[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]], "runs", "C0", "o", start=0)
+    line = ax.lines[0]
+    assert list(line.get_xdata()) == [0, 1, 2] and list(line.get_ydata()) == [2.0, 3.0, 4.0]
+    assert "n = 2" in line.get_label()
+    with pytest.raises(ValueError, match="equally long"):
+        policy.plot_band(ax, [[1.0], [1.0, 2.0]], "runs", "C0", "o")
+    students = [{"params": 10, "val_acc": 0.5}, {"params": 50, "val_acc": 0.6}]
+    policy.plot_students(ax, [(students, "o", "C1", "students"), ([], "o", "red", None)], 100, 0.7)
+    assert ax.get_xscale() == "log"
+    plt.close(fig)

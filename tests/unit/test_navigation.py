@@ -49,6 +49,15 @@ def test_speeds_follow_the_rayleigh_distribution_away_from_walls():
     assert mean_speed == pytest.approx(0.5 * math.sqrt(math.pi / 2), rel=0.02)
 
 
+def test_split_carves_the_first_walks_off():
+    walks = nav.make_walks(10, 4, generator=torch.Generator().manual_seed(0))
+    val, train = walks.split(3)
+    assert (len(val), len(train)) == (3, 7)
+    assert torch.equal(torch.cat([val.x, train.x]), walks.x)
+    assert torch.equal(torch.cat([val.y, train.y]), walks.y)
+    assert val.dt == train.dt == walks.dt
+
+
 def test_walks_are_reproducible_with_a_generator():
     a = nav.make_walks(10, generator=torch.Generator().manual_seed(5))
     b = nav.make_walks(10, generator=torch.Generator().manual_seed(5))

@@ -188,3 +188,51 @@ def test_iterative_magnitude_pruning_rewinds_and_nests_masks():
     for earlier, later in zip(history, history[1:]):
         for name in earlier["masks"]:
             assert torch.all(later["masks"][name] <= earlier["masks"][name])
+
+
+def test_iterative_magnitude_pruning_calls_a_custom_prune_step_with_the_round_targets():
+    torch.manual_seed(8)
+    model = masks.to_masked(MLP([6, 12, 3]))
+    reference = copy.deepcopy(model)
+    snap = prune.snapshot(model)
+    calls, order = [], []
+
+    def prune_step(m, target):
+        calls.append((m, target))
+        order.append("prune")
+        prune.magnitude_prune(m, target, scope="global")
+
+    def train(m):
+        order.append("train")
+        return 0.0
+
+    history = prune.iterative_magnitude_pruning(
+        model, train, snap, rounds=3, rate=0.3, prune_step=prune_step, progress=False
+    )
+    assert [m for m, _ in calls] == [model] * 3
+    assert [t for _, t in calls] == prune.imp_sparsities(3, 0.3)  # exactly the schedule
+    assert order == ["prune", "train"] * 3
+    default = prune.iterative_magnitude_pruning(
+        reference, lambda _: 0.0, snap, rounds=3, rate=0.3, scope="global", progress=False
+    )
+    for ours, theirs in zip(history, default, strict=True):
+        assert ours["masks"].keys() == theirs["masks"].keys()
+        assert all(torch.equal(ours["masks"][k], theirs["masks"][k]) for k in ours["masks"])
+
+
+def _old_gate(step, start, end, every):
+    """The check GradualMagnitudePruning.on_step_end made before ``due`` existed."""
+    if step % every and step != end:
+        return False
+    return not (step < start or step > end)
+
+
+@pytest.mark.parametrize("start, end, every", [(0, 40, 10), (3, 37, 5), (10, 11, 4), (0, 7, 100)])
+def test_gradual_pruning_prunes_at_the_steps_it_always_did(start, end, every):
+    model = masks.to_masked(MLP([6, 12, 3]))
+    gmp = prune.GradualMagnitudePruning(model, 0.5, start=start, end=end, every=every)
+    steps = range(0, end + 2 * every)
+    assert [s for s in steps if gmp.due(s)] == [s for s in steps if _old_gate(s, start, end, every)]
+    for step in steps:
+        gmp.on_step_end(step=step)
+    assert [s for s, _ in gmp.history] == [s for s in steps if gmp.due(s)]

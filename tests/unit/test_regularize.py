@@ -20,11 +20,11 @@ def test_soft_mask_l1_is_the_sum_of_gates_by_hand():
     net = _net(init=-0.2)
     masks.set_mask_temperature(net, 3.0)
     with torch.no_grad():
-        net[0].weight_logits.copy_(torch.linspace(-1, 1, 12).view(3, 4))
+        net[0].mask_logits("weight").copy_(torch.linspace(-1, 1, 12).view(3, 4))
     net[0].set_mask("weight", (torch.arange(12) % 3 != 0).float().view(3, 4))
     expected = 0.0
     for layer in (net[0], net[2]):
-        s, hard = layer.weight_logits.detach(), layer.weight_mask
+        s, hard = layer.mask_logits("weight").detach(), layer.weight_mask
         expected += float((hard * torch.sigmoid(3.0 * s) / torch.sigmoid(torch.tensor(-0.2))).sum())
     assert regularize.soft_mask_l1(net).item() == pytest.approx(expected, rel=1e-6)
 
@@ -33,8 +33,8 @@ def test_soft_mask_l1_tends_to_the_number_of_positive_logits():
     net = _net()
     with torch.no_grad():
         for layer in (net[0], net[2]):
-            layer.weight_logits.copy_(torch.randn_like(layer.weight_logits))
-    positive = sum(int((layer.weight_logits > 0).sum()) for layer in (net[0], net[2]))
+            layer.mask_logits("weight").copy_(torch.randn_like(layer.mask_logits("weight")))
+    positive = sum(int((layer.mask_logits("weight") > 0).sum()) for layer in (net[0], net[2]))
     masks.set_mask_temperature(net, 1e4)
     # sigmoid(beta s) -> H(s) and the rescaling 1/sigmoid(0) = 2 doubles every kept entry
     assert regularize.soft_mask_l1(net).item() == pytest.approx(2 * positive, rel=1e-3)
@@ -45,10 +45,10 @@ def test_penalty_gradient_is_lambda_beta_sigmoid_prime():
     beta, lam = 2.5, 0.1
     masks.set_mask_temperature(net, beta)
     regularize.SoftMaskL1(lam).extra_loss(net).backward()
-    s = net[0].weight_logits.detach()
+    s = net[0].mask_logits("weight").detach()
     sig = torch.sigmoid(beta * s)
     expected = lam * beta * sig * (1 - sig) / 0.5  # d/ds [lam sigma(beta s) / sigma(0)]
-    torch.testing.assert_close(net[0].weight_logits.grad, expected)
+    torch.testing.assert_close(net[0].mask_logits("weight").grad, expected)
     assert net[0].weight.grad is None  # the penalty does not touch the weights
 
 

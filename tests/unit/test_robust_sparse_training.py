@@ -233,3 +233,111 @@ def test_quantized_linear_rejects_bad_settings():
         qz.QuantizedLinear(3, 2, method="nope")
     with pytest.raises(ValueError, match="bits"):
         qz.QuantizedLinear(3, 2, act_bits=True)
+
+
+# --- the field's binary baseline: sign with a clipped STE -------------------------------------------
+def test_clipped_sign_is_sign_forward_and_hardtanh_backward():
+    a = torch.tensor([-2.0, -1.0, -0.3, 0.0, 0.4, 1.0, 1.5], requires_grad=True)
+    b = qz.clipped_sign(a)
+    assert b.tolist() == [-1, -1, -1, 1, 1, 1, 1]  # sign(0) = +1: two levels only
+    b.sum().backward()
+    assert a.grad.tolist() == [0, 1, 1, 1, 1, 1, 0]  # gradient only inside |a| <= 1
+    a.grad = None
+    qz.clipped_sign(a, clip=1e6).sum().backward()  # a huge window: the plain STE of sign
+    assert torch.equal(a.grad, torch.ones(7))
+
+
+def test_ste_clipped_weights_are_xnor_binary_with_a_clipped_gradient():
+    x = torch.tensor([[0.5, -1.5, 0.25, -0.25], [2.0, 0.1, -0.1, -0.2]], requires_grad=True)
+    w = qz.fake_quantize(x, bits=1, method="ste_clipped")
+    alpha = x.detach().abs().mean(1, keepdim=True)  # XNOR-Net: mean |w| per row
+    assert torch.equal(w.detach(), alpha * torch.sign(x.detach()))
+    w.sum().backward()
+    assert torch.equal(x.grad, (x.detach().abs() <= 1).float())
+
+
+def test_ste_clipped_sparse_weights_keep_the_largest_at_plus_minus_alpha():
+    torch.manual_seed(11)
+    x = torch.randn(20, 30, requires_grad=True)
+    w = qz.fake_quantize(x, bits=1, sparsity=0.9, method="ste_clipped")
+    mask = qz.magnitude_mask(x.detach(), 0.9)
+    kept = x.detach().abs()[mask == 1]
+    assert torch.equal(w.detach() != 0, mask == 1)
+    assert torch.allclose(w.detach().abs()[mask == 1], kept.mean().expand(len(kept)))
+    w.sum().backward()
+    assert torch.equal(x.grad, (x.detach().abs() <= 1).float())  # pruned weights too
+
+
+def test_ste_clipped_needs_one_bit():
+    x = torch.randn(3, 4)
+    for call in (
+        lambda: qz.fake_quantize(x, bits=2, method="ste_clipped"),
+        lambda: qz.fake_quantize(x, bits=None, sparsity=0.5, method="ste_clipped"),
+        lambda: qz.QuantizedLinear(4, 2, bits=1, act_bits=2, method="ste_clipped"),
+    ):
+        with pytest.raises(ValueError, match="ste_clipped"):
+            call()
+    with pytest.raises(ValueError, match="clip"):
+        qz.clipped_sign(x, clip=0.0)
+
+
+@pytest.mark.parametrize("method", ["ste", "ste_clipped", "ridge"])
+def test_straight_through_values_are_exact(method):
+    """The forward value is the quantized weight to the last bit: x + (x_hat - x) would be off by
+    rounding errors and put more than two values in a binary row."""
+    torch.manual_seed(12)
+    x = torch.randn(16, 50, requires_grad=True)
+    w = qz.fake_quantize(x, bits=1, method=method).detach()
+    assert all(len(torch.unique(row)) == 2 for row in w)
+    sparse = qz.fake_quantize(x, bits=1, sparsity=0.95, method=method).detach()
+    assert len(torch.unique(sparse)) == 3  # -alpha, 0, +alpha
+
+
+# --- the binary MLP and the validation split ----------------------------------------------------------
+def test_binary_mlp_is_linear_batchnorm_and_binarized_inputs():
+    torch.manual_seed(13)
+    model = qz.binary_mlp([8, 16, 16, 4], method="ste_clipped", bits=1, act_bits=1)
+    kinds = [type(m).__name__ for m in model.layers]
+    assert kinds == ["QuantizedLinear", "BatchNorm1d"] * 2 + ["QuantizedLinear"]
+    assert [m.act_bits for _, m in qz.quantized_layers(model)] == [None, 1, 1]  # data stays float
+    h = torch.randn(6, 16)
+    assert set(model.layers[2].quantized_input(h).unique().tolist()) <= {-1.0, 1.0}
+    assert model(torch.randn(5, 8)).shape == (5, 4)
+    plain = qz.binary_mlp([8, 16, 4], norm=False, bits=1)
+    assert isinstance(plain.layers[1], nn.Identity)
+
+
+def test_methods_with_one_seed_start_from_the_same_weights():
+    weights = []
+    for method in ("ste_clipped", "ste", "ridge"):
+        torch.manual_seed(14)
+        model = qz.binary_mlp([8, 16, 4], method=method, bits=1, act_bits=1)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1]) and torch.equal(weights[1], weights[2])
+
+
+def test_binary_mlp_checks_before_drawing_weights():
+    rng = torch.get_rng_state()
+    with pytest.raises(ValueError, match="ste_clipped"):
+        qz.binary_mlp([8, 16, 4], method="ste_clipped", bits=2)
+    with pytest.raises(ValueError, match="sizes"):
+        qz.binary_mlp([8], bits=1)
+    with pytest.raises(ValueError, match="unknown"):
+        qz.binary_mlp([8, 4], bits=1, width=3)
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_carve_validation_holds_out_training_examples_only():
+    from helpers.core.data import Split
+
+    x = torch.arange(20.0).reshape(10, 2)
+    y = torch.arange(10)
+    split = Split(x, y, torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), 10)
+    rng = torch.get_rng_state()
+    carved = qz.carve_validation(split, 4, seed=1)
+    assert torch.equal(torch.get_rng_state(), rng)  # a generator of its own
+    assert len(carved.y_train) == 6 and len(carved.y_test) == 4
+    assert sorted(torch.cat([carved.y_train, carved.y_test]).tolist()) == list(range(10))
+    assert torch.equal(qz.carve_validation(split, 4, seed=1).y_test, carved.y_test)
+    with pytest.raises(ValueError, match="n_val"):
+        qz.carve_validation(split, 10)

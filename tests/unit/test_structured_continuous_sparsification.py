@@ -289,3 +289,59 @@ def test_schedule_rejects_bad_arguments():
         st.GrowPruneSchedule(model, target_flops=1e5, strength=1.0, rate=0.9, batch_size=4)
     with pytest.raises(ValueError, match="batch_size"):
         st.GrowPruneSchedule(model, target_flops=1e5, strength=1.0, rate=1.1, batch_size=0)
+
+
+# --- the last step and fixed-step training -----------------------------------------------------
+def test_project_to_budget_switches_off_the_weakest_units_until_the_network_fits():
+    model = _tiny(widths=(6, 6))
+    _random_logits_(model, seed=3)
+    before = {n: g.logits.detach().clone() for n, g in st.gates(model).items()}
+    budget = 0.6 * float(st.gated_flops(model))
+    removed = st.project_to_budget_(model, budget)
+    assert float(st.gated_flops(model)) <= budget and removed
+    # The switched-off units had the smallest beta * s among the kept ones, in that order.
+    kept = sorted(
+        (float(g.temperature[j] * before[n][j]), n, int(j))
+        for n, g in st.gates(model).items()
+        for j in torch.nonzero(before[n] > 0).flatten()
+    )
+    assert removed == [(n, j) for _, n, j in kept[: len(removed)]]
+    for name, j in removed:  # s -> -s: off, same magnitude
+        assert st.gates(model)[name].logits[j] == -before[name][j]
+    # Within the budget already: nothing changes.
+    assert st.project_to_budget_(model, budget) == []
+
+
+def test_project_to_budget_rejects_an_impossible_budget_before_changing_anything():
+    model = _tiny()
+    _random_logits_(model)
+    before = copy.deepcopy(model.state_dict())
+    no_units = {n: torch.zeros_like(u) for n, u in st.all_units(model).items()}
+    floor = float(st.gated_flops(model, no_units))
+    with pytest.raises(ValueError, match="budget"):
+        st.project_to_budget_(model, floor / 2)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key])
+    st.project_to_budget_(model, floor)  # exactly the floor is reachable: every unit off
+    assert st.active_widths(model) == [0, 0]
+
+
+def test_fixed_steps_gives_exactly_n_batches_across_passes():
+    x, y = torch.arange(10.0).view(5, 2), torch.arange(5)
+    loader = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 4, 2)]  # two batches per pass
+    batches = list(st.FixedSteps(loader, 5))
+    assert len(batches) == 5 == len(st.FixedSteps(loader, 5))
+    assert [int(b[1][0]) for b in batches] == [0, 2, 0, 2, 0]
+    with pytest.raises(ValueError, match="steps"):
+        st.FixedSteps(loader, 0)
+    with pytest.raises(ValueError, match="empty"):
+        st.FixedSteps([], 3)
+
+
+def test_a_fixed_gate_records_its_mask_as_the_units_that_ran():
+    model = _tiny(widths=(4, 4)).train()
+    keep = {"blocks.0.unit_gate": torch.tensor([1, 0, 1, 0])}
+    st.fix_gates_(model, keep)
+    model(torch.randn(2, 12))
+    assert st.sampled_units(model)["blocks.0.unit_gate"].tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert float(st.gated_flops(model, st.sampled_units(model))) == float(st.gated_flops(model))

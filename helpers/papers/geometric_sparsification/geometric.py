@@ -25,9 +25,13 @@ inhibitor f is one of
 - ``"square"``: f(d) = d², the paper's "diffusion";
 - ``"ripple"``: f(d) = 50 + 50 cos(2d).
 
-Controls (as in the paper): a uniform coefficient (plain L1, ``uniform_coefficients``) and a random
-geometry: the same coefficients shuffled over the matrix (``permuted``), which keeps their
-distribution and destroys the geometry.
+Controls: a uniform coefficient (plain L1, ``uniform_coefficients``), *strength-matched* to the
+geometric penalty (its constant is the mean coefficient, so a weight matrix of the same size
+everywhere pays the same penalty under both), and a random geometry: the same coefficients shuffled
+over the matrix (``permuted``), which keeps their distribution and destroys the geometry. (The
+official code's navigation "L1" run inverts a matrix of ones and so carries no penalty at all; its
+``--regpower mean`` constant, the mean of the *un-inverted* DoG, is about 4.4 times weaker than the
+inverted one it is compared with.)
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from torch import nn
 
 from helpers.core.masked import MaskedMixin
 from helpers.plumbing.params import (
+    check_choice,
     check_float,
     check_generator,
     check_int,
@@ -72,6 +77,8 @@ __all__ = [
     "make_conditions",
     "ModuliPenalty",
     "kept_distances",
+    "locality_ratio",
+    "cheapest_share",
     "draw_connections",
 ]
 
@@ -87,18 +94,13 @@ RADIUS = 5.0
 _DIMENSION = {"circle": 1, "torus": 2, "torus6": 6, "sphere": 3, "klein": 2}
 
 
-def _check_manifold(manifold: str) -> None:
-    if manifold not in MANIFOLDS:
-        raise ValueError(f"manifold must be one of {MANIFOLDS}, got {manifold!r}")
-
-
 def embed_neurons(n: int, manifold: str, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random, fixed positions of ``n`` neurons on ``manifold``, uniform over it.
 
     Returns coordinates (n, d): an angle in [0, 2π) for the circle, a point of [0, SIDE)^d for the
     tori and the Klein bottle, a unit vector of R^3 for the sphere.
     """
-    _check_manifold(manifold)
+    check_choice("manifold", manifold, MANIFOLDS)
     check_int("n", n, 1)  # the number of neurons
     check_generator("generator", generator)
     if manifold == "circle":
@@ -137,7 +139,7 @@ def manifold_distances(
 
     ``b`` defaults to ``a`` (the square matrix of all pairs, as the regulariser uses).
     """
-    _check_manifold(manifold)
+    check_choice("manifold", manifold, MANIFOLDS)
     b = a if b is None else b
     for name, coords in (("a", a), ("b", b)):
         check_tensor(name, coords)
@@ -174,7 +176,7 @@ DOG_MAX = float(difference_of_gaussians(torch.tensor(_DOG_ARGMAX)))
 
 def inhibitor(d: torch.Tensor, kind: str = "dog") -> torch.Tensor:
     """The coefficient f(d) for distances ``d``: inverted DoG, square (diffusion) or ripple."""
-    _check_kind(kind)
+    check_choice("kind", kind, INHIBITORS)
     check_tensor("d", d)
     if kind == "dog":
         return DOG_MAX - difference_of_gaussians(d)  # f = D_max - D >= 0, zero at d ≈ 0.89
@@ -182,12 +184,7 @@ def inhibitor(d: torch.Tensor, kind: str = "dog") -> torch.Tensor:
         return d.pow(2)
     if kind == "ripple":
         return 50.0 + 50.0 * torch.cos(2.0 * d)
-    raise AssertionError(kind)  # unreachable: _check_kind allows only the three above
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in INHIBITORS:
-        raise ValueError(f"kind must be one of {INHIBITORS}, got {kind!r}")
+    raise AssertionError(kind)  # unreachable: check_choice allows only the three above
 
 
 @dataclass
@@ -204,7 +201,7 @@ def make_geometry(
     n: int, manifold: str, kind: str = "dog", generator: torch.Generator | None = None
 ) -> Geometry:
     """Place ``n`` neurons at random on ``manifold`` and compute the coefficients f(d_M) of ``kind``."""
-    _check_kind(kind)  # before the neurons are drawn from generator
+    check_choice("kind", kind, INHIBITORS)  # before the neurons are drawn from generator
     coords = embed_neurons(n, manifold, generator)
     distances = manifold_distances(coords, manifold)
     return Geometry(manifold, coords, distances, inhibitor(distances, kind))
@@ -262,9 +259,9 @@ def make_conditions(
 
     One torus placement is drawn first and shared: the ``"torus"`` condition penalises with it,
     ``"random"`` shuffles its coefficients (same values, no geometry), and ``"l1"`` charges every
-    connection the same constant, the mean of the un-inverted DoG over its pairs (the official
-    code's ``--regularizer standard --regpower mean`` control). Other manifolds get their own
-    placement.
+    connection the same constant, the mean of the torus coefficients over all n² entries: a
+    strength-matched L1 (at any λ, a weight matrix of the same size everywhere pays the same
+    penalty under L1, the torus and the shuffled torus). Other manifolds get their own placement.
     """
     names = check_list("names", names, "a non-empty list of condition names", min_len=1)
     unknown = [name for name in names if not isinstance(name, str) or name not in CONDITIONS]
@@ -276,9 +273,8 @@ def make_conditions(
     out = {}
     for name in names:
         geometry, coefficients = torus, None
-        if name == "l1":
-            constant = float(difference_of_gaussians(torus.distances).mean())
-            coefficients = uniform_coefficients(n, constant)
+        if name == "l1":  # strength-matched: the mean coefficient of the torus penalty
+            coefficients = uniform_coefficients(n, float(torus.coefficients.mean()))
         elif name == "random":
             coefficients = permuted(torus.coefficients, generator)
         elif name.startswith("torus_"):  # the same placement, another inhibitor
@@ -363,6 +359,44 @@ def kept_distances(
     if not include_self:
         keep = keep & ~torch.eye(keep.shape[0], dtype=torch.bool)
     return distances.detach().cpu()[keep]
+
+
+def _off_diagonal(n: int) -> torch.Tensor:
+    return ~torch.eye(n, dtype=torch.bool)
+
+
+def locality_ratio(mask: torch.Tensor, distances: torch.Tensor) -> float:
+    """Mean manifold distance of the connections a mask keeps over that of all pairs (self left out).
+
+    1 means no geometry (a mask that ignores where neurons sit scores 1 on average); below 1, the
+    surviving wiring joins neighbours on the manifold.
+    """
+    kept = kept_distances(mask, distances)  # checks both arguments
+    if kept.numel() == 0:
+        raise ValueError("mask keeps no connection between distinct neurons")
+    every = distances.detach().cpu()[_off_diagonal(distances.shape[0])]
+    return (kept.mean() / every.mean()).item()
+
+
+def cheapest_share(mask: torch.Tensor, coefficients: torch.Tensor) -> float:
+    """The share of the connections a mask keeps that are among the penalty's k cheapest (k = kept).
+
+    Over all n² entries, as the penalty counts them. A mask that ignores the penalty scores about
+    k / n² (the density); 1 means exactly the cheapest connections survived.
+    """
+    check_tensor("mask", mask, dim=2)
+    check_tensor("coefficients", coefficients, dim=2)
+    if mask.shape != coefficients.shape:
+        raise ValueError(
+            f"mask {tuple(mask.shape)} and coefficients {tuple(coefficients.shape)} differ in shape"
+        )
+    keep = mask.detach().cpu().flatten() > 0
+    k = int(keep.sum())
+    if k == 0:
+        raise ValueError("mask keeps no connection")
+    cheapest = torch.zeros_like(keep)
+    cheapest[coefficients.detach().cpu().flatten().argsort(stable=True)[:k]] = True
+    return (cheapest & keep).sum().item() / k
 
 
 def _plane_positions(coords: torch.Tensor, manifold: str) -> np.ndarray:

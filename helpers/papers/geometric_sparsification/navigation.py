@@ -34,6 +34,7 @@ from helpers.plumbing.params import (
     check_tensor,
     check_type,
 )
+from helpers.plumbing.runtime import model_mode
 
 __all__ = [
     "PlaceCells",
@@ -120,6 +121,17 @@ class Walks:
     @property
     def velocity(self) -> torch.Tensor:
         return self.x[:, 1:]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def split(self, n: int) -> tuple[Walks, Walks]:
+        """The first ``n`` walks and the rest: a validation split carved from the training walks."""
+        check_int("n", n, 1, len(self) - 1)  # both parts non-empty
+        return (
+            Walks(self.x[:n], self.y[:n], self.dt),
+            Walks(self.x[n:], self.y[n:], self.dt),
+        )
 
 
 def _reflect(position: torch.Tensor, half: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -323,20 +335,18 @@ def decoded_errors(model: nn.Module, walks: Walks, batch_size: int = 1024) -> li
     check_type("model", model, allowed, "a PathIntegrationRNN or PathIntegrationEnsemble")
     check_type("walks", walks, Walks, "a Walks (from make_walks)")
     check_int("batch_size", batch_size, 1)
-    was_training = model.training
-    model.eval()
     device = model.place_cells.centres.device
     total: torch.Tensor | None = None
-    for start in range(0, len(walks.x), batch_size):
-        x = walks.x[start : start + batch_size].to(device)
-        y = walks.y[start : start + batch_size].to(device)
-        logits = model(x)
-        if logits.dim() == 3:
-            logits = logits.unsqueeze(0)  # one model: (1, N, T, P)
-        decoded = model.place_cells.decode(logits)  # (M, N, T, 2)
-        summed = (decoded - y).norm(dim=-1).sum(dim=(1, 2))  # (M,)
-        total = summed if total is None else total + summed
-    model.train(was_training)
+    with model_mode(model, training=False):
+        for start in range(0, len(walks.x), batch_size):
+            x = walks.x[start : start + batch_size].to(device)
+            y = walks.y[start : start + batch_size].to(device)
+            logits = model(x)
+            if logits.dim() == 3:
+                logits = logits.unsqueeze(0)  # one model: (1, N, T, P)
+            decoded = model.place_cells.decode(logits)  # (M, N, T, 2)
+            summed = (decoded - y).norm(dim=-1).sum(dim=(1, 2))  # (M,)
+            total = summed if total is None else total + summed
     return (total / walks.y[..., 0].numel()).tolist()
 
 

@@ -44,6 +44,8 @@ __all__ = [
     "corrupt",
     "encode",
     "reber_task",
+    "reber_validation",
+    "ngram_lookup_accuracy",
 ]
 
 #: state -> [(symbol, next state)]; ``None`` is the accepting state just before ``E``.
@@ -174,12 +176,14 @@ def corrupt(
     if len(s) < 3:
         raise ValueError(f"s must have at least one symbol between its first and last, got {s!r}")
     candidates = [(i, c) for i in range(1, len(s) - 1) for c in alphabet if c != s[i]]
+    state = rng.getstate()
     rng.shuffle(candidates)
     for i, c in candidates:
         bad = s[:i] + c + s[i + 1 :]
         if not is_valid(bad):
             return bad
-    raise ValueError(f"no single substitution makes {s!r} invalid")
+    rng.setstate(state)  # a rejected call draws nothing
+    raise ValueError(f"no single substitution makes s = {s!r} invalid for is_valid")
 
 
 def _check_alphabet(alphabet: str) -> None:
@@ -249,6 +253,15 @@ def _balanced(
     return [strings[i] for i in order], [labels[i] for i in order]
 
 
+def _grammar(
+    rng: random.Random, embedded: bool, min_length: int, max_length: int
+) -> tuple[Callable[[], str], Callable[[str], bool]]:
+    """A sampler of valid strings drawing from ``rng`` and the validity check of the grammar."""
+    if embedded:
+        return lambda: embedded_reber_string(rng, min_length, max_length), is_embedded_reber
+    return lambda: reber_string(rng, min_length, max_length), is_reber
+
+
 def reber_task(
     n_train: int = 2000,
     n_test: int = 1000,
@@ -274,12 +287,7 @@ def reber_task(
     min_length = shortest if min_length is None else min_length
     _check_lengths(min_length, max_length, shortest)
     rng = random.Random(seed)
-    if embedded:
-        make = lambda: embedded_reber_string(rng, min_length, max_length)  # noqa: E731
-        is_valid = is_embedded_reber
-    else:
-        make = lambda: reber_string(rng, min_length, max_length)  # noqa: E731
-        is_valid = is_reber
+    make, is_valid = _grammar(rng, embedded, min_length, max_length)
     train_strings, train_labels = _balanced(n_train, rng, make, is_valid, avoid=set())
     test_strings, test_labels = _balanced(n_test, rng, make, is_valid, avoid=set(train_strings))
     split = Split(
@@ -290,3 +298,82 @@ def reber_task(
         num_classes=2,
     )
     return split, {"train": train_strings, "test": test_strings}
+
+
+def reber_validation(
+    strings: dict[str, list[str]],
+    n_val: int,
+    embedded: bool = False,
+    min_length: int | None = None,
+    max_length: int = 20,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """A validation set for a :func:`reber_task` split: ``n_val`` new strings, half valid.
+
+    Anything chosen during training (the epoch to stop at) is chosen on these strings, never on the
+    test set. They come from their own random stream (so the train and test sets of ``reber_task``
+    stay what they were) and occur in neither ``strings['train']`` nor ``strings['test']``. Pass the
+    grammar arguments given to ``reber_task``. Returns one-hot inputs (n_val, max_length, 7), labels
+    and the strings.
+    """
+    check_type("strings", strings, dict, "the strings returned by reber_task")
+    if not {"train", "test"} <= set(strings):
+        raise ValueError("strings must hold the 'train' and 'test' strings returned by reber_task")
+    check_int("n_val", n_val, 2)
+    check_bool("embedded", embedded)
+    check_int("seed", seed)
+    shortest = 9 if embedded else 5
+    min_length = shortest if min_length is None else min_length
+    _check_lengths(min_length, max_length, shortest)
+    rng = random.Random(f"reber-validation-{seed}")  # a str seed is hashed deterministically
+    make, is_valid = _grammar(rng, embedded, min_length, max_length)
+    seen = set(strings["train"]) | set(strings["test"])
+    val_strings, val_labels = _balanced(n_val, rng, make, is_valid, avoid=seen)
+    return encode(val_strings, max_length), torch.tensor(val_labels, dtype=torch.long), val_strings
+
+
+def _windows(s: str, n: int) -> set[str]:
+    """Every window of ``n`` consecutive symbols of ``s`` (the whole string if it is shorter)."""
+    return {s[i : i + n] for i in range(max(1, len(s) - n + 1))}
+
+
+def ngram_lookup_accuracy(
+    n: int,
+    train_strings: Sequence[str],
+    train_labels: Sequence[int],
+    test_strings: Sequence[str],
+    test_labels: Sequence[int],
+) -> float:
+    """Accuracy of the n-gram lookup: *valid iff every n-symbol window occurs in a valid training string*.
+
+    The baseline that needs no recurrent network: it remembers which windows of ``n`` symbols
+    (``B`` and ``E`` included) the valid training strings contain. In the plain Reber grammar the
+    last two symbols fix the automaton's state, so with every valid trigram seen in training the
+    trigram lookup (``n = 3``) decides validity exactly; the bigram lookup cannot (``X`` after ``T``
+    and ``X`` after ``X`` lead to different states). Labels are 1 (valid) and 0 (invalid).
+    """
+    check_int("n", n, 1)
+    train_strings = check_list("train_strings", train_strings, "a list of strings")
+    test_strings = check_list("test_strings", test_strings, "a list of strings")
+    for name, values, labels in (
+        ("train", train_strings, train_labels),
+        ("test", test_strings, test_labels),
+    ):
+        labels = check_list(f"{name}_labels", labels, "a list of 0/1 labels")
+        if len(labels) != len(values) or not values:
+            raise ValueError(
+                f"{name}_strings and {name}_labels must be non-empty and of one length, "
+                f"got {len(values)} and {len(labels)}"
+            )
+        for i, (s, y) in enumerate(zip(values, labels, strict=True)):
+            _check_string(f"{name}_strings[{i}]", s)
+            if y not in (0, 1) or isinstance(y, bool):
+                raise ValueError(f"{name}_labels[{i}] must be 0 or 1, got {y!r}")
+    seen: set[str] = set()
+    for s, y in zip(train_strings, train_labels, strict=True):
+        if y == 1:
+            seen |= _windows(s, n)
+    correct = sum(
+        int(_windows(s, n) <= seen) == y for s, y in zip(test_strings, test_labels, strict=True)
+    )
+    return correct / len(test_strings)

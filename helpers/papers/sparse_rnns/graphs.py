@@ -56,13 +56,6 @@ __all__ = [
 GENERATORS = ("erdos_renyi", "watts_strogatz", "barabasi_albert")
 
 
-def _check_nodes(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 4:
-        raise ValueError(
-            f"n (the number of nodes = hidden units) must be an integer of at least 4, got {n!r}"
-        )
-
-
 def _check_graph(graph: nx.Graph) -> int:
     """``graph`` must be an undirected networkx graph on nodes 0..n-1; returns n."""
     check_type("graph", graph, nx.Graph, "an undirected networkx.Graph")
@@ -81,7 +74,7 @@ def random_graph(kind: str, n: int, seed: int, **params: float) -> nx.Graph:
 
     ``erdos_renyi``: ``p``; ``watts_strogatz``: ``k`` (even), ``beta``; ``barabasi_albert``: ``m``.
     """
-    _check_nodes(n)
+    n = check_int("n", n, 4)  # the number of nodes = hidden units
     check_choice("kind", kind, GENERATORS)
     check_int("seed", seed)
     expected = {"erdos_renyi": {"p"}, "watts_strogatz": {"k", "beta"}, "barabasi_albert": {"m"}}
@@ -112,11 +105,9 @@ def graph_with_density(
     only make certain densities, so the realised density is measured, never assumed.
     Returns the graph and the parameters used.
     """
-    _check_nodes(n)
+    n = check_int("n", n, 4)  # the number of nodes = hidden units
     check_choice("kind", kind, GENERATORS)
-    check_float("density", density)
-    if not 0.0 < density <= 1.0:
-        raise ValueError(f"density must lie in (0, 1], got {density!r}")
+    density = check_float("density", density, 0, 1, low_open=True)
     check_type("rng", rng, random.Random, "a random.Random (e.g. random.Random(0))")
     seed = rng.randrange(2**31)  # the first draw from rng: every check comes before it
     if kind == "erdos_renyi":
