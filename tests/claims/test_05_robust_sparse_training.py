@@ -1,90 +1,116 @@
-"""Claims of notebook 05 (Ye et al., denoising dequantization), as measured on the MNIST-1D MLP.
+"""Claims of notebook 05 (Ye et al., the ridge dequantizer), measured on a fully binary MNIST-1D MLP.
 
-What the notebook finds and these tests hold it to: textbook STE diverges for a fully binary (A1W1)
-network while the ridge transform trains; STE given the *same* forward as the ridge transform breaks
-nowhere, so most of the rescue is the forward; the gradient path itself moves accuracy by a few
-points at most, within test-set noise in our runs.
+Three methods train the same binary MLP (BatchNorm before every sign) with the same epochs and the same
+learning-rate search on a validation split: the field's binary baseline (sign with a clipped STE), the
+paper's ridge transform, and the control with the ridge forward and the plain STE backward. What the
+notebook finds and these tests hold it to, on seeds nobody has run:
+
+- the clipped STE does not fail at A1W1: every replicate is far above chance;
+- the ridge transform trains, but does not beat the clipped STE at A1W1;
+- every verdict is the one the rule gives on the stored replicate accuracies (recomputed here), so a
+  changed number cannot keep an old verdict;
+- the mechanism checks pass.
 """
 
 import math
 
-CHANCE = 0.1
+from helpers import verdicts
+
+A1W1 = "A1W1"
+
+
+def _mean(values):
+    return sum(values) / len(values)
 
 
 def _acc(results, setting, method):
-    return results["metrics"]["acc"][setting][method]
+    return results["accuracy"][setting][method]
 
 
-def _gap(results, setting):
-    return results["metrics"]["ridge_minus_ste"][setting]
+def _ridge_vs(results, setting, baseline):
+    return verdicts.compare(
+        "recomputed",
+        _acc(results, setting, "ridge"),
+        _acc(results, setting, baseline),
+        threshold=results["threshold"],
+    )
 
 
-def test_textbook_ste_breaks_at_a1w1_while_the_ridge_transform_trains(results):
-    assert results["metrics"]["a1w1_plain_ste_diverged"]
-    assert _acc(results, "A1W1", "ste_plain") < 0.15
-    assert _acc(results, "A1W1", "ridge") > 0.35
+def test_every_method_ran_every_replicate_after_the_same_search(results):
+    n, lrs = results["replicates"], results["lrs"]
+    assert n >= 3 and len(results["seeds"]) == n
+    assert results["methods"] == ["ste_clipped", "ste", "ridge"]
+    for setting, per_method in results["accuracy"].items():
+        for method in results["methods"]:
+            assert len(per_method[method]) == n
+            assert results["chosen_lr"][setting][method] in lrs
+            assert len(results["val_by_lr"][setting][method]) == len(lrs)
+            assert all(math.isfinite(loss) for loss in results["final_train_loss"][setting][method])
 
 
-def test_ste_with_the_ridge_forward_breaks_nowhere(results):
-    assert results["metrics"]["ste_failures"] == []
-    assert results["metrics"]["ridge_failures"] == []
-    worst = min(per["ste"] for per in results["metrics"]["acc"].values())
-    assert worst > 2 * CHANCE
+def test_verdicts_follow_from_the_replicates(results):
+    headline, fails, sparse, path = results["claims"]
+    assert results["summary"] == headline
+    recomputed = _ridge_vs(results, A1W1, "ste_clipped")
+    assert headline["verdict"] == recomputed.verdict
+    assert math.isclose(headline["difference"], recomputed.difference, abs_tol=1e-9)
+    n = results["replicates"]
+    chance = verdicts.compare(
+        "recomputed",
+        [results["chance"]] * n,
+        _acc(results, A1W1, "ste_clipped"),
+        threshold=results["fail_margin"],
+        kind="matches",
+        paired=False,
+    )
+    assert fails["verdict"] == chance.verdict
+    sparse_settings = [s for s in results["settings"] if s != A1W1]
+    for row, baseline, settings in (
+        (sparse, "ste_clipped", sparse_settings),
+        (path, "ste", list(results["settings"])),
+    ):
+        comparisons = [_ridge_vs(results, s, baseline) for s in settings]
+        assert [c["verdict"] for c in row["comparisons"]] == [c.verdict for c in comparisons]
+        assert row["verdict"] == verdicts.combine(comparisons)
+        assert row["replicates"] == n
 
 
-def test_the_forward_explains_most_of_the_a1w1_rescue(results):
-    forward = _acc(results, "A1W1", "ste") - _acc(results, "A1W1", "ste_plain")
-    backward = _gap(results, "A1W1")
-    assert forward > 0.25
-    assert forward > 3 * abs(backward)
+def test_the_clipped_ste_does_not_fail_at_a1w1(results):
+    clipped = _acc(results, A1W1, "ste_clipped")
+    assert min(clipped) > 0.3, clipped  # chance is 0.10
+    assert results["claims"][1]["verdict"] == "does not hold"
+
+
+def test_the_ridge_transform_trains_but_does_not_beat_the_clipped_ste_at_a1w1(results):
+    ridge, clipped = _acc(results, A1W1, "ridge"), _acc(results, A1W1, "ste_clipped")
+    assert _mean(ridge) > 0.28, ridge
+    assert _mean(ridge) < _mean(clipped), (ridge, clipped)
+    assert results["summary"]["verdict"] in ("does not hold", "inconclusive at this scale")
+
+
+def test_sparse_binary_networks_learn_and_the_methods_stay_close(results):
+    for setting in results["settings"]:
+        if setting == A1W1:
+            continue
+        means = {m: _mean(_acc(results, setting, m)) for m in results["methods"]}
+        assert min(means.values()) > 0.15, (setting, means)  # above chance, below the dense ones
+        assert max(means.values()) < _mean(_acc(results, A1W1, "ste_clipped")) + 0.02, means
+        assert abs(means["ridge"] - means["ste_clipped"]) < 0.1, (setting, means)
 
 
 def test_the_gradient_path_moves_accuracy_by_a_few_points_at_most(results):
-    gaps = results["metrics"]["ridge_minus_ste"]
-    assert max(abs(g) for g in gaps.values()) < 0.1, gaps
+    for setting in results["settings"]:
+        gap = _mean(_acc(results, setting, "ridge")) - _mean(_acc(results, setting, "ste"))
+        assert -0.05 < gap < 0.1, (setting, gap)
 
 
-def test_the_gradient_path_gives_no_large_gain_at_extreme_sparsity(results):
-    assert abs(results["metrics"]["sparse_gap_extreme"]) < 0.05
+def test_the_float_network_beats_every_binary_one(results):
+    float_mean = _mean(results["float_accuracy"])
+    assert float_mean > 0.5
+    for per_method in results["accuracy"].values():
+        assert all(_mean(v) < float_mean - 0.1 for v in per_method.values())
 
 
-def test_the_trained_weights_are_what_the_settings_say(results):
-    assert abs(results["metrics"]["zeros_at_max_sparsity"] - max(results["sparsities"])) < 1e-3
-    assert results["metrics"]["max_levels_per_row_w1"] <= 2
-
-
-def _noise(results, names):
-    """Three standard errors of the (mean) ridge − STE difference from test-set sampling alone."""
-    n = 1000 * len(results["seeds"])
-    acc = results["metrics"]["acc"]
-    var = sum(p * (1 - p) / n for name in names for p in (acc[name]["ridge"], acc[name]["ste"]))
-    return 3 * math.sqrt(var) / len(names)
-
-
-def test_verdicts_follow_from_the_numbers(results):
-    m = results["metrics"]
-    extreme = [f"{s:.0%} sparse" for s in results["sparsities"] if s >= 0.95]
-    sparse_gap = sum(_gap(results, n) for n in extreme) / len(extreme)
-    assert math.isclose(sparse_gap, m["sparse_gap_extreme"], abs_tol=1e-9)
-    clear = [_gap(results, n) > _noise(results, [n]) for n in ("A1W1", "W1")]
-    ridge_trains = _acc(results, "A1W1", "ridge") >= 0.3
-    expected = [
-        "holds"
-        if m["a1w1_plain_ste_diverged"] and ridge_trains
-        else "partly"
-        if ridge_trains
-        else "does not hold",
-        "holds" if m["ste_failures"] else "does not hold",
-        "holds" if all(clear) else "partly" if any(clear) else "does not hold",
-        "holds" if sparse_gap > _noise(results, extreme) else "does not hold",
-    ]
-    assert [row["verdict"] for row in results["claims"]] == expected
-    headline = (
-        "holds"
-        if expected[0] == expected[2] == "holds"
-        else "partly"
-        if "holds" in (expected[0], expected[2], expected[3])
-        else "does not hold"
-    )
-    assert results["summary"]["verdict"] == headline
-    assert results["claims"][1]["verdict"] == "does not hold"  # a well-scaled STE never fails here
+def test_the_mechanism_checks_pass(results):
+    assert len(results["mechanism"]) == 4
+    assert all(row["passed"] for row in results["mechanism"]), results["mechanism"]
