@@ -57,7 +57,7 @@ from helpers.plumbing.params import (
     check_type,
 )
 from helpers.plumbing.runtime import resolve_device
-from helpers.plumbing.verdicts import VERDICTS, Comparison, combine, compare
+from helpers.plumbing.verdicts import VERDICTS, Comparison, compare
 
 __all__ = [
     "IGNORE",
@@ -78,7 +78,6 @@ __all__ = [
     "noise_curve",
     "ablation_curve",
     "length_curve",
-    "combined_row",
     "pairwise_comparisons",
 ]
 
@@ -927,26 +926,3 @@ def pairwise_comparisons(
                 c = replace(c, standard_error=math.inf, verdict=VERDICTS[3])
             found.append(c)
     return found
-
-
-def combined_row(
-    claim: str, paper: str, comparisons: Sequence[Comparison], digits: int = 3
-) -> dict[str, Any]:
-    """A claims-table row for a claim tested by several comparisons (``verdicts.combine``).
-
-    The *we measured* text lists every comparison (its two conditions, difference, SE and n); the
-    row keeps each comparison's full row under ``comparisons``, so ``results.json`` holds every
-    number behind the verdict. (A candidate for ``helpers.plumbing.verdicts``.)
-    """
-    comparisons = check_list("comparisons", comparisons, "a non-empty list of Comparisons", 1)
-    for i, c in enumerate(comparisons):
-        check_type(f"comparisons[{i}]", c, Comparison, "a verdicts.Comparison")
-    return {
-        "claim": claim,
-        "paper": paper,
-        "measured": "; ".join(c.text(digits) for c in comparisons),
-        "verdict": combine(comparisons),
-        "replicates": min(c.n for c in comparisons),
-        "threshold": comparisons[0].threshold,
-        "comparisons": [c.row(paper) for c in comparisons],
-    }

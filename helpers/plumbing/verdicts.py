@@ -40,7 +40,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from helpers.plumbing.params import ParameterTypeError, check_choice, check_float
+from helpers.plumbing.params import (
+    ParameterTypeError,
+    check_choice,
+    check_float,
+    check_list,
+    check_type,
+)
 
 __all__ = [
     "VERDICTS",
@@ -49,6 +55,7 @@ __all__ = [
     "summarize",
     "compare",
     "combine",
+    "combined_row",
     "mechanism_row",
 ]
 
@@ -261,6 +268,34 @@ def combine(verdicts: Iterable[str | Comparison]) -> str:
     if any(v == "does not hold" for v in found):
         return "does not hold"
     return INCONCLUSIVE
+
+
+def combined_row(
+    claim: str,
+    paper: str,
+    comparisons: Sequence[Comparison],
+    digits: int = 3,
+    measured: str | None = None,
+) -> dict[str, Any]:
+    """A claims-table row for a claim tested by several comparisons (verdict: ``combine``).
+
+    The *we measured* text lists every comparison (its two conditions, difference, SE and n) unless
+    ``measured`` gives a shorter one; the row keeps each comparison's own row under ``comparisons``,
+    so ``results.json`` holds every number behind the verdict.
+    """
+    comparisons = check_list("comparisons", comparisons, "a non-empty list of Comparisons", 1)
+    for i, c in enumerate(comparisons):
+        check_type(f"comparisons[{i}]", c, Comparison, "a verdicts.Comparison")
+    text = "; ".join(c.text(digits) for c in comparisons) if measured is None else measured
+    return {
+        "claim": claim,
+        "paper": paper,
+        "measured": text,
+        "verdict": combine(comparisons),
+        "replicates": min(c.n for c in comparisons),
+        "threshold": comparisons[0].threshold,
+        "comparisons": [c.row(paper) for c in comparisons],
+    }
 
 
 def mechanism_row(check: str, measured: str, passed: bool) -> dict[str, Any]:

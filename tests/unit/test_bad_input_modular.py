@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from helpers import verdicts
 from helpers.papers import modular_growth as modular
 
 FEW = settings(max_examples=20, deadline=None)
@@ -186,7 +187,7 @@ def test_controls_matched_sizes_fixed_training_sets_and_comparisons_check_their_
         (lambda: modular.train_stage(net(), "frozen", [2], (x, y), train_data=x), "train_data", "tuple"),
         (lambda: modular.pairwise_comparisons("c", [1.0], ["a"], ["b"], threshold=0.1), "values", "dict"),
         (lambda: modular.pairwise_comparisons("c", {"a": [1.0]}, ["a"], ["b"], threshold=0.1), "'b'", "values has"),
-        (lambda: modular.combined_row("c", "p", []), "comparisons", "at least 1"),
-        (lambda: modular.combined_row("c", "p", [c[0], "holds"]), "comparisons[1]", "Comparison"),
+        (lambda: verdicts.combined_row("c", "p", []), "comparisons", "at least 1"),
+        (lambda: verdicts.combined_row("c", "p", [c[0], "holds"]), "comparisons[1]", "Comparison"),
     ):  # fmt: skip
         assert_rejects(call, name, allowed, unchanged=(model, g))

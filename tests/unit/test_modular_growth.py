@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import verdicts
 from helpers.papers import modular_growth as modular
 
 
@@ -342,10 +343,10 @@ def test_pairwise_comparisons_and_their_combined_row():
         found[0].method.values == (0.5, 0.5, 0.5) and found[0].verdict == "holds"
     )  # half the cost
     assert found[1].method.values == (1.0, 1.0, 1.0) and found[1].verdict == "does not hold"
-    row = modular.combined_row("claim", "paper", found)
+    row = verdicts.combined_row("claim", "paper", found)
     assert row["verdict"] == "partly" and row["replicates"] == 3 and len(row["comparisons"]) == 2
     assert row["measured"].count("(n = 3)") == 2
     with pytest.raises(ValueError, match="no values for 'd'"):
         modular.pairwise_comparisons("cost", values, ["d"], ["b"], threshold=0.1)
     with pytest.raises(TypeError, match="comparisons"):
-        modular.combined_row("claim", "paper", ["holds"])
+        verdicts.combined_row("claim", "paper", ["holds"])
