@@ -19,6 +19,10 @@ For a claim that a method **matches** a baseline (is no worse by more than ``thr
 - *does not hold*: −d > threshold and −d > 2·SE;
 - *inconclusive at this scale*: anything else.
 
+For a claim that two conditions **differ** (either may be the better one; global against layer-wise
+pruning, say), the better condition on average takes the method's place and the *better* rule
+applies: a two-sided test at the same level.
+
 A claim made of several comparisons (at several sparsities, on two models) combines them with
 ``combine``: *partly* when some hold and some do not. Test-set noise alone is never the spread: the
 standard error comes from the replicates, so a verdict that flips from seed to seed comes out
@@ -62,7 +66,7 @@ __all__ = [
 #: Every verdict a claims table may show, from the strongest to the weakest.
 VERDICTS = ("holds", "partly", "does not hold", "inconclusive at this scale")
 INCONCLUSIVE = VERDICTS[3]
-Kind = Literal["better", "matches"]
+Kind = Literal["better", "matches", "differs"]
 
 
 @dataclass(frozen=True)
@@ -218,10 +222,15 @@ def compare(
     (data, initialisation), so the differences are taken per replicate, which removes the spread they
     share. ``threshold``: the practical difference, in the measurement's units, stated in the
     notebook before the run. ``higher_is_better=False`` for losses, errors and costs.
+    ``kind``: ``'better'`` (the method beats the baseline), ``'matches'`` (no worse by more than
+    ``threshold``) or ``'differs'`` (either way; the winner is named first in ``measured``).
     """
     if not isinstance(claim, str) or not claim:
         raise ParameterTypeError(f"claim must be a non-empty string, got {claim!r}")
-    check_choice("kind", kind, ("better", "matches"))
+    for name, value in (("method_name", method_name), ("baseline_name", baseline_name)):
+        if not isinstance(value, str) or not value:
+            raise ParameterTypeError(f"{name} must be a non-empty string, got {value!r}")
+    check_choice("kind", kind, ("better", "matches", "differs"))
     threshold = check_float("threshold", threshold, 0.0, finite=True)
     if not isinstance(higher_is_better, bool) or not isinstance(paired, bool):
         raise ParameterTypeError("higher_is_better and paired must be True or False")
@@ -235,7 +244,11 @@ def compare(
             f"paired replicates need as many baseline values as method values, got {m.n} and "
             f"{b.n}; pass paired=False for independent runs"
         )
-    d, se = _difference(m, b, paired, 1.0 if higher_is_better else -1.0)
+    sign = 1.0 if higher_is_better else -1.0
+    if kind == "differs" and sign * (m.mean - b.mean) < 0:
+        # two-sided: the better condition on average is named first, then the "better" rule
+        m, b, method_name, baseline_name = b, m, baseline_name, method_name
+    d, se = _difference(m, b, paired, sign)
     return Comparison(
         claim=claim,
         kind=kind,
@@ -246,7 +259,7 @@ def compare(
         difference=d,
         standard_error=se,
         threshold=threshold,
-        verdict=_rule(kind, d, se, threshold),
+        verdict=_rule("better" if kind == "differs" else kind, d, se, threshold),
     )
 
 

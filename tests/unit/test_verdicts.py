@@ -131,3 +131,42 @@ def test_replicate_seeds_are_distinct_across_notebook_seeds():
     assert len(seen) == 30
     with pytest.raises(ValueError):
         runtime.replicate_seeds(0, 0)
+
+
+def test_differs_names_the_winner_and_agrees_with_compare():
+    a, b = [0.50, 0.60, 0.70], [0.70, 0.81, 0.89]  # b better by 0.2 ± 0.006 SE
+    c = verdicts.compare(
+        "differ", a, b, threshold=0.05, kind="differs", method_name="global", baseline_name="layer"
+    )
+    assert (c.method_name, c.baseline_name) == ("layer", "global")
+    assert c.verdict == "holds"
+    assert c.difference == pytest.approx(0.2, abs=1e-9)
+    same = verdicts.compare("differ", b, a, threshold=0.05)
+    assert (c.difference, c.standard_error, c.verdict) == (
+        same.difference,
+        same.standard_error,
+        same.verdict,
+    )
+    swapped = verdicts.compare(
+        "differ", b, a, threshold=0.05, kind="differs", method_name="layer", baseline_name="global"
+    )
+    assert swapped.method_name == "layer" and swapped.verdict == "holds"
+
+
+def test_differs_says_does_not_hold_only_when_confidently_equal():
+    a = [0.600, 0.700, 0.800]
+    tiny = [0.601, 0.699, 0.801]  # |d| + 2 SE far below 0.05
+    assert verdicts.compare("d", a, tiny, threshold=0.05, kind="differs").verdict == "does not hold"
+    noisy = [0.70, 0.60, 0.95]  # mean gap 0.05, huge spread
+    assert verdicts.compare("d", a, noisy, threshold=0.03, kind="differs").verdict == (
+        "inconclusive at this scale"
+    )
+
+
+def test_differs_rejects_unpaired_or_unnamed_input():
+    with pytest.raises(ValueError):
+        verdicts.compare("d", [0.1, 0.2], [0.1, 0.2, 0.3], threshold=0.05)
+    with pytest.raises(ValueError):
+        verdicts.compare(
+            "d", [0.1, 0.2], [0.1, 0.2], threshold=0.05, kind="differs", method_name=""
+        )
