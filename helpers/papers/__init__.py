@@ -6,6 +6,8 @@ that piece moves down into ``helpers.core``.
 
 | module | notebook |
 | --- | --- |
+| ``masks_and_magnitude_pruning`` | 00 · the size of weights at pruned positions (the optimizer trap) |
+| ``lottery_tickets`` | 01 · per-layer pruning rates, the random-mask control, the early-stopping iteration |
 | ``continuous_sparsification`` | 02 · soft-mask ticket search (Savarese et al., 2020) |
 | ``structured_continuous_sparsification`` | 03 · channel and layer gates that grow and prune networks |
 | ``activating_while_pruning`` | 04 · Activate-while-Pruning: dead-neuron rates and AP scores |
