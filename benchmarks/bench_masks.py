@@ -4,7 +4,9 @@
 
 1. Training-step time (forward, backward, Adam step, mask upkeep) relative to the dense model, for our
    masked layers and for ``torch.nn.utils.prune``, both at 80 % global sparsity: the MNIST-1D MLP
-   40-100-100-10 and 1-D CNN at batch 100, and an LSTM classifier (128 hidden, 40 steps).
+   40-100-100-10 and 1-D CNN at batch 100, and an LSTM classifier (128 hidden, 40 steps). The three
+   models are timed in turns (dense, ours, torch.prune, dense, ...), so a change in the machine's load
+   during the run slows all three alike and cancels out of the ratios.
 2. Inference of a 4096×4096 masked linear layer, exported to CSR, relative to the dense product at
    batch 64, at 90 / 95 / 99 % sparsity (notebook 31 builds on this).
 
@@ -41,6 +43,26 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 10) -> flo
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def median_times_in_turns(
+    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 10
+) -> dict[str, float]:
+    """Median seconds of each ``fn()`` over ``repeats`` rounds that call every ``fn`` once, in turn.
+
+    Timing in turns rather than one after the other keeps a busy neighbour on a shared machine from
+    slowing one model's measurement and not the others'.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
@@ -90,10 +112,15 @@ def training_ratios(repeats: int) -> list[tuple[str, float, float]]:
         ours = masks.to_masked(copy.deepcopy(dense))
         prune.magnitude_prune(ours, 0.8, scope="global")
         theirs = torch_pruned(dense, 0.8)
-        t_dense = median_time(train_step(dense, x, y), repeats)
-        t_ours = median_time(train_step(ours, x, y), repeats)
-        t_theirs = median_time(train_step(theirs, x, y), repeats)
-        rows.append((name, t_ours / t_dense, t_theirs / t_dense))
+        t = median_times_in_turns(
+            {
+                "dense": train_step(dense, x, y),
+                "ours": train_step(ours, x, y),
+                "theirs": train_step(theirs, x, y),
+            },
+            repeats,
+        )
+        rows.append((name, t["ours"] / t["dense"], t["theirs"] / t["dense"]))
     return rows
 
 

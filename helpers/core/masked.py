@@ -16,14 +16,29 @@ hard one, and ``harden_soft_mask`` turns it into a hard mask (``s > 0``) when th
 Why the stored weight is also kept at zero: multiplying in ``forward`` makes the gradient of a pruned
 entry zero, but SGD momentum, Adam's moments and AdamW's decoupled weight decay still move the stored
 value off zero. We therefore multiply in ``forward`` *and* re-zero the stored weights after every
-optimizer step (``helpers.core.masks.keep_masks_after_steps``), so the checkpoint, the sparse export and
-the weight histograms never show a revived weight.
+optimizer step (``helpers.core.masks.keep_masks_after_steps``, one fused call for the whole model), so the
+checkpoint, the sparse export and the weight histograms never show a revived weight. Every other
+path that writes weights re-zeroes too: ``set_mask``, pruning, ``harden_soft_mask``, ``prune.rewind``
+and ``load_state_dict`` (a checkpoint may hold non-zero pruned entries).
+
+Why the multiply stays, for hard masks too: once the stored pruned weights are zero, ``weight * mask``
+equals ``weight``, so ``forward`` could hand the stored weight to the kernel. But the gradient of a
+pruned entry must still be exactly 0 right after every ``backward()`` (gradient clipping, gradient-based
+scores and a hand-written ``w -= lr * w.grad`` read it there), and the multiply's backward is the
+cheapest way we measured to get that: one C++ autograd node per weight. A Python gradient hook per
+weight (``Tensor.register_hook`` or ``register_post_accumulate_grad_hook``) costs more per backward
+pass than the node and the forward multiply together. So the masked layers keep the multiply and
+keep it cheap: ``effective`` reads the weight and mask straight from the module, with no Python
+exception on the way (``benchmarks/bench_masks.py`` measures what is left). The multiply also keeps
+``torch.func`` (``functional_call``, ``vmap`` ensembles), ``torch.compile`` and tracing exact without
+special cases: whatever tensor they hand in as the weight is masked.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +55,7 @@ __all__ = [
     "MaskedGRU",
     "MaskedLSTM",
     "MASKED_FOR_DENSE",
+    "zero_pruned_weights_",
 ]
 
 
@@ -47,6 +63,21 @@ def _logits_attribute(name: str) -> str:
     """The attribute (and ``state_dict`` key) of the mask logits of parameter ``name``: the one place
     that spells it; everything else goes through ``MaskedMixin.mask_logits``."""
     return f"{name}_logits"
+
+
+def zero_pruned_weights_(targets: Iterable[tuple[MaskedMixin, str]]) -> None:
+    """Zero the stored pruned entries of every ``(layer, name)`` in ``targets``, in one fused call.
+
+    The weight and mask tensors are looked up when this runs, so it stays exact after the model is
+    moved or converted (``model.to(...)`` makes new mask tensors). It runs after every optimizer
+    step, so it is kept cheap: it writes through ``detach()``, which shares the weight's storage and
+    version counter but needs no ``torch.no_grad()`` switch.
+    """
+    weights, masks = [], []
+    for layer, name in targets:
+        weights.append(getattr(layer, name).detach())
+        masks.append(layer._buffers[f"{name}_mask"])
+    torch._foreach_mul_(weights, masks)  # w <- w * m for every weight at once
 
 
 class MaskedMixin:
@@ -76,7 +107,9 @@ class MaskedMixin:
 
     def has_soft_mask(self, name: str) -> bool:
         """Whether ``name`` currently carries learned mask logits."""
-        return getattr(self, _logits_attribute(name), None) is not None
+        # A dictionary lookup: getattr(self, ..., None) would raise and catch an AttributeError in
+        # nn.Module.__getattr__ on every forward of a hard-masked layer, a measurable cost.
+        return self._parameters.get(_logits_attribute(name)) is not None
 
     def mask_logits(self, name: str) -> nn.Parameter:
         """The learned mask logits s of ``name``, or ValueError if it has none (``enable_soft_mask``
@@ -92,9 +125,12 @@ class MaskedMixin:
         return torch.sigmoid(self.mask_temperature * logits) / torch.sigmoid(self.mask_soft_init)
 
     def effective(self, name: str) -> torch.Tensor:
-        """The weight the layer computes with: weight * hard mask (* soft gate, if any)."""
+        """The weight the layer computes with: weight * hard mask (* soft gate, if any).
+
+        The product also makes the gradient of every pruned entry exactly 0 (module docstring).
+        """
         weight = getattr(self, name)
-        gate = getattr(self, f"{name}_mask")
+        gate = self._buffers[f"{name}_mask"]
         if self.has_soft_mask(name):
             gate = gate * self.soft_gate(name)
         return weight * gate
@@ -138,11 +174,9 @@ class MaskedMixin:
             raise ValueError(f"mask for '{name}' must contain only 0 and 1 (or False and True)")
         return mask.to(device=current.device, dtype=current.dtype)
 
-    @torch.no_grad()
     def apply_mask_(self) -> None:
         """Zero the stored weights wherever the hard mask is 0 (after an optimizer step, say)."""
-        for name in self.mask_names:
-            getattr(self, name).mul_(getattr(self, f"{name}_mask"))
+        zero_pruned_weights_((self, name) for name in self.mask_names)
 
     def enable_soft_mask(self, name: str, init: float = 0.0) -> nn.Parameter:
         """Give ``name`` learnable mask logits ``s`` (all equal to ``init``) and return them.
@@ -193,6 +227,9 @@ class MaskedMixin:
             if key in state_dict and not self.has_soft_mask(name):
                 self.enable_soft_mask(name)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        # A checkpoint may hold non-zero pruned entries (saved without keep_masks_after_steps, or
+        # edited by hand): keep the stored weights at zero wherever the loaded mask is.
+        self.apply_mask_()
 
 
 class MaskedLinear(MaskedMixin, nn.Linear):
@@ -242,6 +279,9 @@ class _MaskedRecurrent(MaskedMixin):
         self._init_masks(names)
 
     def forward(self, input, hx=None):  # noqa: ANN001, ANN201 - same signature as nn.RNNBase
+        # Under torch.func.functional_call the parameters are swapped for other tensors; let
+        # nn.RNNBase pick those up now, or it would do so inside forward and undo our swap.
+        self._update_flat_weights()
         raw = self._flat_weights
         self._flat_weights = [
             self.effective(name) if name in self.mask_names else weight

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from helpers.core.masked import MASKED_FOR_DENSE, MaskedMixin
+from helpers.core.masked import MASKED_FOR_DENSE, MaskedMixin, zero_pruned_weights_
 from helpers.plumbing.params import ParameterTypeError, check_float, check_module, check_type
 
 __all__ = [
@@ -212,12 +212,10 @@ def set_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
         layer.set_mask(p, mask)
 
 
-@torch.no_grad()
 def apply_masks_(model: nn.Module) -> None:
-    """Zero every stored weight whose mask entry is 0 (in place)."""
+    """Zero every stored weight whose mask entry is 0 (in place, one fused call)."""
     require_masked(model)
-    for _, layer in masked_layers(model):
-        layer.apply_mask_()
+    zero_pruned_weights_((layer, p) for _, layer, p in prunable_weights(model))
 
 
 def keep_masks_after_steps(optimizer: torch.optim.Optimizer, model: nn.Module):  # noqa: ANN201
@@ -227,18 +225,17 @@ def keep_masks_after_steps(optimizer: torch.optim.Optimizer, model: nn.Module): 
     moments and AdamW's decoupled decay move the *stored* pruned weights away from zero: a later
     ``fold``, export or mask change would then revive them. Notebook 00 shows that trap.
 
-    For speed the hook holds the weight and mask tensors and re-zeroes them all in one fused call.
-    Masks changed in place (``set_mask``, pruning) are seen; after ``model.to(...)``, which makes new
-    mask tensors, register the hook again (``fit`` registers it after moving the model).
+    The hook re-zeroes every masked weight in one fused call. It keeps the list of masked layers and
+    looks up their weight and mask tensors each time it runs (a few dictionary lookups per weight),
+    so masks changed in place (``set_mask``, pruning) are seen, and so is a model moved or converted
+    after registering (``model.to(torch.float64)``, another device: new mask tensors). Layers added
+    later (``to_masked`` again) are not: register the hook once the model is built.
     """
     check_type("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
-    pairs = [(getattr(layer, p), layer.get_mask(p)) for _, layer, p in prunable_weights(model)]
-    weights = [w for w, _ in pairs]
-    gates = [m for _, m in pairs]
+    targets = [(layer, p) for _, layer, p in prunable_weights(model)]
 
-    @torch.no_grad()
     def reapply(_optimizer, _args, _kwargs) -> None:  # noqa: ANN001
-        torch._foreach_mul_(weights, gates)  # w <- w * m for every masked weight at once
+        zero_pruned_weights_(targets)
 
     return optimizer.register_step_post_hook(reapply)
 
