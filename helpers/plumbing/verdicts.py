@@ -292,14 +292,16 @@ def combined_row(
 ) -> dict[str, Any]:
     """A claims-table row for a claim tested by several comparisons (verdict: ``combine``).
 
-    The *we measured* text lists every comparison (its two conditions, difference, SE and n) unless
+    The *we measured* text lists every comparison by its own claim (its two conditions, difference,
+    SE and n) unless
     ``measured`` gives a shorter one; the row keeps each comparison's own row under ``comparisons``,
     so ``results.json`` holds every number behind the verdict.
     """
     comparisons = check_list("comparisons", comparisons, "a non-empty list of Comparisons", 1)
     for i, c in enumerate(comparisons):
         check_type(f"comparisons[{i}]", c, Comparison, "a verdicts.Comparison")
-    text = "; ".join(c.text(digits) for c in comparisons) if measured is None else measured
+    parts = (f"{c.claim}: {c.text(digits)}" for c in comparisons)
+    text = "; ".join(parts) if measured is None else measured
     return {
         "claim": claim,
         "paper": paper,
