@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from helpers import verdicts
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "00_masks_and_magnitude_pruning.ipynb"
 RUN_ALL_TIMEOUT_MS = 240_000  # the notebook takes ~40 s on an idle 2-core machine
 KERNEL_TIMEOUT_MS = 90_000
-VERDICTS = {"holds", "partly", "does not hold"}
+VERDICTS = set(verdicts.VERDICTS)
 
 # JavaScript run in the page. JupyterLab shows a code cell's prompt as "[ ]:" before it runs,
 # "[*]:" while it waits or runs, and "[12]:" once it has run.
