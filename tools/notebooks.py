@@ -12,11 +12,16 @@
     python tools/notebooks.py outputs NOTEBOOK [...]
         Re-execute notebooks in place with their defaults, so the committed outputs are fresh.
     python tools/notebooks.py student [--out DIR] [NOTEBOOK ...]
-        Write student copies into DIR (default students/): every cell tagged ``solution`` keeps
-        its leading comment lines (the task) and becomes a stub that raises NotImplementedError.
-    python tools/notebooks.py check
-        Check the notebook conventions (one parameters cell with seed/device/output_dir, an
-        Exercises section, python3 kernelspec, no widget state, under 1 MB).
+        Write student copies into DIR (default students/): every code cell tagged ``solution`` keeps
+        its leading comment lines (the task) and becomes a stub that raises NotImplementedError
+        naming the exercise; markdown solutions are dropped; cells tagged ``predict`` lose their
+        outputs (tools/exercises.py).
+    python tools/notebooks.py check [NOTEBOOK ...]
+        Check the notebook conventions: one parameters cell with seed/device/output_dir, python3
+        kernelspec, no widget state, under 1 MB; exercises in the course's form with a predict, an
+        implement and an open task, a solution for each and a ``predict`` cell; no words about how
+        the course was built; every explorer's ``notice`` (tools/exercises.py). Each message says
+        what to add or change.
 
 Parameters go in with papermill's ``-p``; nothing here builds a shell command from them.
 """
@@ -43,6 +48,7 @@ NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
 
 import gallery  # noqa: E402  (tools/gallery.py)
+from exercises import convention_problems, student_copy  # noqa: E402  (tools/exercises.py)
 
 from helpers.plumbing.results import atomic_write_text  # noqa: E402
 
@@ -108,6 +114,14 @@ RUNNING_LOCK = threading.Lock()
 STOPPING = threading.Event()  # set by an interrupt: a child that ends now was stopped, not failed
 
 
+def parameters_text(parameters: dict) -> str:
+    """The parameters file papermill reads (``-f``), as YAML: papermill parses that file with a YAML
+    loader, which reads JSON's ``1e-05`` as the string '1e-05'; PyYAML writes it ``1.0e-05``."""
+    import yaml
+
+    return yaml.safe_dump(parameters, sort_keys=False)
+
+
 def execute(notebook: Path, output: Path, parameters: dict, env: dict[str, str]) -> float:
     """Execute ``notebook`` into ``output`` with papermill in a child process; return the seconds.
 
@@ -119,9 +133,9 @@ def execute(notebook: Path, output: Path, parameters: dict, env: dict[str, str])
     """
     tmp = output.with_name(f".{output.stem}.executing.ipynb")
     failed = output.with_name(f"{output.stem}.failed.ipynb")
-    fd, params_file = tempfile.mkstemp(prefix=".params-", suffix=".json", dir=output.parent)
+    fd, params_file = tempfile.mkstemp(prefix=".params-", suffix=".yaml", dir=output.parent)
     with os.fdopen(fd, "w") as f:
-        json.dump(parameters, f)
+        f.write(parameters_text(parameters))
     command = [sys.executable, "-m", "papermill", str(notebook), str(tmp), "-f", params_file]
     command += [
         "-k",
@@ -200,14 +214,30 @@ def finished_run(target: Path, nb: Path, parameters: dict, code: str) -> dict | 
     )
 
 
+#: The environment of a notebook run by ``make run`` or a sweep: no progress bars in the stored
+#: outputs, one CPU thread per notebook (``runtime.set_threads``), so parallel notebooks share the cores.
+RUN_ENV = {"SPARSITY_PROGRESS": "0", "SPARSITY_THREADS": "1"}
+
+
+def clear_stale(target: Path) -> None:
+    """Remove what an earlier, interrupted or different run left in ``target`` (its marker, its
+    results and papermill's temporary notebooks), so a new run starts from a clean folder."""
+    for stale in [target / "run.json", target / "results.json", *target.glob(".*.executing.ipynb")]:
+        stale.unlink(missing_ok=True)
+
+
+def write_marker(target: Path, parameters: dict, code: str, seconds: float) -> None:
+    """Mark the run in ``target`` as finished (``run.json``, written last and atomically):
+    ``finished_run`` reuses it for the same parameters and code hash."""
+    marker = {"parameters": parameters, "code_sha256": code, "seconds": round(seconds, 1)}
+    atomic_write_text(target / "run.json", json.dumps(marker, indent=2) + "\n")
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out or ROOT / "runs" / "run").resolve()
     out.mkdir(parents=True, exist_ok=True)
     notebooks = resolve(args.notebooks)
-    env = {
-        "SPARSITY_PROGRESS": "0",
-        "SPARSITY_THREADS": "1",
-    }  # one thread per notebook (set_threads)
+    env = RUN_ENV
 
     def parameters_for(nb: Path) -> dict:
         params = {"output_dir": str(out / nb.stem)}
@@ -224,12 +254,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{nb.stem}: complete for these parameters, skipped", flush=True)
             return nb, done["seconds"], ""
         target.mkdir(parents=True, exist_ok=True)
-        for stale in [
-            target / "run.json",
-            target / "results.json",
-            *target.glob(".*.executing.ipynb"),
-        ]:
-            stale.unlink(missing_ok=True)  # left by an earlier, interrupted or different run
+        clear_stale(target)
         try:
             seconds = execute(nb, target / nb.name, params, env)
         except Interrupted:
@@ -237,12 +262,7 @@ def run(args: argparse.Namespace) -> int:
         except Exception as err:  # report and go on with the other notebooks
             print(f"{nb.stem}: failed: {err}", flush=True)
             return nb, None, f"{type(err).__name__}: {err}"
-        marker = {
-            "parameters": params,
-            "code_sha256": code,
-            "seconds": round(seconds, 1),
-        }
-        atomic_write_text(target / "run.json", json.dumps(marker, indent=2) + "\n")
+        write_marker(target, params, code, seconds)
         print(f"{nb.stem}: {seconds:.0f} s", flush=True)
         return nb, seconds, ""
 
@@ -335,38 +355,6 @@ def outputs(args: argparse.Namespace) -> int:
     return 0
 
 
-STUB = 'raise NotImplementedError("Your turn: write this cell (the comments above say what), then run it")'
-
-
-def task_lines(source: str) -> list[str]:
-    """The leading comment lines of a solution cell: the task a student copy keeps."""
-    lines = []
-    for line in source.splitlines():
-        if not line.startswith("#"):
-            break
-        lines.append(line)
-    return lines
-
-
-def student_copy(nb_path: Path):  # -> nbformat.NotebookNode
-    """``nb_path`` with every ``solution`` cell replaced by its task comments and a stub.
-
-    Exercises (Markdown) and all other cells stay as they are; the stub's outputs are cleared, so a
-    student copy gives nothing away.
-    """
-    import nbformat
-
-    nb = nbformat.read(nb_path, as_version=4)
-    for cell in nb.cells:
-        if "solution" in cell.metadata.get("tags", []):
-            cell.source = "\n".join([*task_lines(cell.source), STUB])
-            cell.outputs = []
-            cell.execution_count = None
-            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "solution"] + ["stub"]
-    nbformat.validate(nb)
-    return nb
-
-
 def student(args: argparse.Namespace) -> int:
     import nbformat
 
@@ -375,7 +363,8 @@ def student(args: argparse.Namespace) -> int:
         nb = student_copy(nb_path)
         atomic_write_text(out / nb_path.name, nbformat.writes(nb) + "\n")
         stubs = sum("stub" in c.metadata.get("tags", []) for c in nb.cells)
-        print(f"{out / nb_path.name}: {stubs} stub(s)")
+        hidden = sum("predict" in c.metadata.get("tags", []) for c in nb.cells)
+        print(f"{out / nb_path.name}: {stubs} stub(s), {hidden} predicted output(s) hidden")
     return 0
 
 
@@ -394,17 +383,11 @@ def check(args: argparse.Namespace) -> int:
             for key in ("seed", "device", "output_dir"):
                 if not re.search(rf"^{key}\s*=", params[0].source, re.M):
                     found.append(f"no '{key}' parameter")
-        markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-        if not re.search(r"^#+.*exercises", markdown, re.I | re.M):
-            found.append("no Exercises section")
-        solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
-        if not solutions:
-            found.append("no cell tagged 'solution' (the student copy needs one 'Your turn' cell)")
-        found += [
-            f"a 'solution' cell does not start with comment lines saying the task: {c.source[:40]!r}"
-            for c in solutions
-            if not task_lines(c.source)
-        ]
+        if not any(
+            c.cell_type == "code" and "solution" in c.metadata.get("tags", []) for c in nb.cells
+        ):
+            found.append("no code cell tagged 'solution' (the implement exercise's solution)")
+        found += convention_problems(nb)
         if nb.metadata.get("kernelspec", {}).get("name") != "python3":
             found.append("kernelspec is not python3")
         if "widgets" in nb.metadata:

@@ -18,7 +18,9 @@ from typing import Any
 import torch
 
 from helpers.plumbing.params import check_file_name, check_int, check_type
+from helpers.plumbing.plots import use_course_style
 from helpers.plumbing.results import (
+    REPO_ROOT,
     check_figure,
     fingerprint,
     output_dir_for,
@@ -85,13 +87,22 @@ class Run:
         }
         saved = {**results, "run": meta}
         path = save_results(self.out, saved)
-        print(f"saved {path} ({meta['runtime_s']} s since start)")
+        print(f"saved {shown_path(path)} ({meta['runtime_s']} s since start)")
         print(f"results fingerprint (timing fields excluded): {fingerprint(saved)}")
         return path
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the checkout when it lies inside it: outputs read the same on every machine."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def start(name: str, seed: int, device: str = "auto", output_dir: str | None = None) -> Run:
-    """Check the common parameters, pick the device, seed everything, set CPU threads.
+    """Check the common parameters, pick the device, seed everything, set CPU threads, and apply
+    the course's figure style (``plots.use_course_style``).
 
     Raises ValueError for a bad name, seed, device or output folder, naming the parameter and what
     is allowed, before anything is seeded.
@@ -101,6 +112,7 @@ def start(name: str, seed: int, device: str = "auto", output_dir: str | None = N
     out = output_dir_for(name, output_dir)  # checks name and output_dir
     run = Run(name=name, seed=seed, device=device, generator=seed_everything(seed), out=out)
     threads = set_threads()
+    use_course_style()
     print(f"{name}: seed {seed}, device {run.device}, {threads} CPU thread(s)")
     return run
 

@@ -3,7 +3,7 @@
 - ``page`` is a fresh Chromium tab. Chromium is Debian's (``/usr/bin/chromium``, or ``$CHROMIUM``)
   and Playwright is only the Python driver: ``playwright install`` would download a browser of its
   own, which an offline machine cannot do. Where either is missing the tests skip and say how to
-  install it (``.ci/run`` installs Chromium, ``requirements.txt`` Playwright); once the browser
+  install it (``.ci/run`` installs Chromium, ``requirements-dev.txt`` Playwright); once the browser
   is there, every failure is a failure.
 - ``lab`` starts ``jupyter lab`` on a free loopback port with a random token, in a folder of the
   test's own, with its own settings, workspaces and runtime files, and stops it afterwards (its

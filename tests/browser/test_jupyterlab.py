@@ -4,7 +4,7 @@ Both drive headless Chromium (see ``conftest.py``) and leave a screenshot in ``r
 
 - ``test_notebook_00_runs_in_jupyterlab`` opens a copy of notebook 00 in JupyterLab, clears its
   committed outputs, runs every cell through the Run menu, and checks that every code cell ran, no
-  cell raised, and the ipywidgets explorer drew a working slider.
+  cell raised, and moving the explorer's slider redraws its one figure in place.
 - ``test_gallery_shows_every_notebook`` opens ``index.html`` of a run folder (``$SPARSITY_GALLERY``,
   default ``runs/test/index.html``) and checks one complete row per notebook with results.
 """
@@ -101,26 +101,38 @@ def run_all_and_save(page: Page) -> None:
 
 
 def move_explorer_slider(page: Page) -> None:
-    """Find the ipywidgets explorer, move its slider one stop, and wait for the kernel's redraw.
+    """Move the explorer's slider one stop: its figure must be redrawn in place, not added below.
 
-    The redraw lands in the widget's own output area: it proves the browser-kernel link works.
+    The explorer's cell shows one line of what to notice, one figure and the slider. Moving the
+    slider makes the kernel draw a new figure and update that figure's display (an IPython display
+    handle), so the cell still shows exactly one figure, now a different picture. The redraw
+    proves the browser-kernel link works.
     """
-    explorer = page.locator(".jp-OutputArea-output .widget-vbox").filter(
-        has=page.locator(".widget-slider")
-    )
-    explorer.wait_for(state="visible", timeout=30_000)
-    readout = explorer.locator(".widget-readout")
+    cell = page.locator(".jp-NotebookPanel .jp-CodeCell").filter(has=page.locator(".widget-slider"))
+    cell.wait_for(state="visible", timeout=30_000)
+    assert cell.count() == 1, "one explorer expected"
+    figures = cell.locator(".jp-OutputArea-output[data-mime-type='image/png'] img")
+    assert figures.count() == 1, f"the explorer shows {figures.count()} figures, want 1"
+    shown = figures.first.get_attribute("src")
+    readout = cell.locator(".widget-readout")
     before = readout.text_content()
-    explorer.locator(".noUi-handle").focus()
+    cell.locator(".noUi-handle").focus()
     page.keyboard.press("ArrowRight")
-    redrawn = explorer.locator(".widget-output [data-mime-type='image/png'] img")
-    redrawn.wait_for(state="visible", timeout=60_000)
+    page.wait_for_function(
+        """([cell, src]) => {
+            const img = cell.querySelector(".jp-OutputArea-output[data-mime-type='image/png'] img");
+            return !!img && img.getAttribute("src") !== src;
+        }""",
+        arg=[cell.element_handle(), shown],
+        timeout=60_000,
+    )
     assert readout.text_content() != before, "the explorer's slider did not move"
-    redrawn.scroll_into_view_if_needed()
+    assert figures.count() == 1, "the redraw added a figure instead of replacing the one shown"
+    cell.scroll_into_view_if_needed()
 
 
 def test_notebook_00_runs_in_jupyterlab(page: Page, lab: LabServer, screenshots: Path) -> None:
-    """Run All in JupyterLab: every cell runs, none raises, and the explorer's slider works."""
+    """Run All in JupyterLab: every cell runs, none raises, and the explorer redraws in place."""
     notebook = lab.root_dir / NOTEBOOK.name  # a copy: JupyterLab saves what it opens
     shutil.copy(NOTEBOOK, notebook)
     n_code = len(code_cells(notebook))
