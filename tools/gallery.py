@@ -73,3 +73,60 @@ holds at this scale, how many replicates (independent seeds) the verdict rests o
 </body>
 </html>
 """
+
+
+def render_sweep(
+    title: str,
+    intro: str,
+    table: str,
+    figures: list[str],
+    columns: list[str],
+    rows: list[dict[str, str]],
+    notes: list[str] = (),
+) -> str:
+    """The page of a parameter sweep (``tools/sweep.py`` writes it as OUT/index.html).
+
+    ``table`` links the tidy table (CSV), ``figures`` are the per-parameter figures (PNG, relative
+    paths), ``columns`` the parameters shown for each point. Each row of ``rows`` holds those
+    columns and ``status``, ``verdict``, ``measured`` and ``link`` (the point's notebook, or '').
+    """
+    images = "\n".join(
+        f'<p><a href="{escape(f)}"><img class="figure" src="{escape(f)}" alt="{escape(f)}"></a></p>'
+        for f in figures
+    )
+    warnings = "".join(f'<p class="note">{escape(n)}</p>' for n in notes)
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cells = "".join(f"<td>{escape(r[c])}</td>" for c in columns)
+        status = escape(r["status"])
+        if r["link"]:
+            status = f'<a href="{escape(r["link"])}">{status}</a>'
+        body.append(
+            f'<tr class="point {escape(r["verdict"].replace(" ", "-"))}">{cells}'
+            f'<td class="status">{status}</td><td class="verdict">{escape(r["verdict"])}</td>'
+            f'<td class="measured">{escape(r["measured"])}</td></tr>'
+        )
+    rows_html = "\n".join(body)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{escape(title)}</title>
+<style>{STYLE} img.figure {{ max-width: 100%; }} p.note {{ color: #cf222e; }}</style>
+</head>
+<body>
+<h1>{escape(title)}</h1>
+<p>{dt.datetime.now():%Y-%m-%d %H:%M}. {escape(intro)} Every point's parameters, seed, status and
+every number of its results.json: <a href="{escape(table)}">{escape(table)}</a>.</p>
+{warnings}
+{images}
+<table>
+<thead><tr>{head}<th>status (notebook)</th><th>holds?</th><th>we measured</th></tr></thead>
+<tbody>
+{rows_html}
+</tbody>
+</table>
+</body>
+</html>
+"""
