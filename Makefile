@@ -3,16 +3,22 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
+DEV_STAMP := $(VENV)/.requirements-dev-installed
 JOBS ?= 2
 SEEDS ?= 1 2 3 4
 NB ?=
+SPEC ?=
+DASK ?=
 
-.PHONY: help setup lab test lint unit run student test-seeds bench outputs check-notebooks clean
+.PHONY: help setup lab test lint unit run student test-students test-seeds bench outputs check-notebooks book sweep clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-# The environment: created if missing, reinstalled only when requirements.txt or pyproject.toml change.
+# The environment: created if missing, reinstalled only when its requirements or pyproject.toml change.
+# Two sets: requirements.txt is what a learner needs to run the notebooks (`make lab`, run, outputs,
+# student, bench); requirements-dev.txt adds the test, lint, browser, site and sweep tools (`make setup`
+# and every target that tests or builds). Each set has its own stamp.
 # The local CPU build of torch is tried first (quick, no multi-GB CUDA download); elsewhere the
 # requirements' torch>=2.4 takes whatever build pip finds.
 $(STAMP): requirements.txt pyproject.toml
@@ -22,9 +28,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt
 	@touch $@
 
-setup: $(STAMP) ## create .venv and install requirements.txt (only when it changed)
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
 
-lab: setup ## open JupyterLab on notebooks/
+setup: $(DEV_STAMP) ## create .venv and install requirements-dev.txt: the learner's set + test/lint/site tools
+
+lab: $(STAMP) ## install only the learner's requirements.txt, then open JupyterLab on notebooks/
 	$(VENV)/bin/jupyter lab notebooks/
 
 lint: setup ## ruff check, ruff format --check (notebooks included), and the helpers' bands (lint-imports)
@@ -39,8 +49,9 @@ unit: setup ## only the helpers' unit tests
 # Jupyter kernel; attempts are logged to runs/test/network.log). First the unit tests, the tools' and
 # student copies' tests, the bad-parameter tests and nbval over every notebook (two workers, one torch
 # thread each; --dist loadfile keeps each notebook's cells on one kernel). Each notebook writes its
-# results.json under runs/test/. Then the tests that read what the runs left: claims, bit-for-bit
-# reproducibility, the network log, and the browser tests (JupyterLab, and the gallery of runs/test).
+# results.json under runs/test/. Then the course site is built (network cut too; its gallery is
+# runs/test), and the tests that read what the runs left: claims, bit-for-bit reproducibility, the
+# network log, and the browser tests (JupyterLab, the gallery of runs/test, every page of the site).
 NETLOG := $(CURDIR)/runs/test/network.log
 test: lint ## the whole test suite (what CI runs)
 	@mkdir -p runs/test && rm -f $(NETLOG)
@@ -49,8 +60,10 @@ test: lint ## the whole test suite (what CI runs)
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 --durations=12 \
 		tests/unit tests/tools tests/students tests/parameters notebooks/[0-9][0-9]_*.ipynb
 	$(PY) tools/notebooks.py index runs/test
-	SPARSITY_NETWORK_LOG=$(NETLOG) SPARSITY_THREADS=1 $(PY) -m pytest -q --durations=5 \
-		tests/claims tests/runs tests/browser
+	PYTHONPATH=$(CURDIR)/tools/offline SPARSITY_NETWORK_LOG=$(NETLOG) \
+		$(PY) tools/book.py --gallery runs/test
+	SPARSITY_NETWORK_LOG=$(NETLOG) SPARSITY_THREADS=1 SPARSITY_BOOK=$(CURDIR)/build/book/html \
+		$(PY) -m pytest -q --durations=5 tests/claims tests/runs tests/browser
 	$(PY) tools/notebooks.py check
 
 # NB=... (one or more notebook numbers) limits it to those notebooks and their claim tests.
@@ -62,20 +75,39 @@ test-seeds: setup ## rerun every notebook (or NB=...) on SEEDS (default 1 2 3 4)
 	done
 
 OUT ?= runs/run
-run: setup ## run every notebook (or NB=...) into OUT=runs/run, resuming; gallery: OUT/index.html
+run: $(STAMP) ## run every notebook (or NB=...) into OUT=runs/run, resuming; gallery: OUT/index.html
 	$(PY) tools/notebooks.py run --jobs $(JOBS) --out $(OUT) $(if $(FORCE),--force) $(NB)
 
-student: setup ## write student copies (cells tagged `solution` become stubs) into students/
+# SPEC=sweeps/<name>.yaml (see sweeps/README.md); DASK=local runs it on a Dask LocalCluster,
+# DASK=tcp://host:8786 on a running cluster. Resumes: finished points are reused.
+sweep: $(DEV_STAMP) ## run a parameter sweep SPEC=sweeps/x.yaml (DASK=local|address): table, figures, OUT/index.html
+	@test -n "$(SPEC)" || { echo "make sweep needs SPEC=sweeps/<name>.yaml (see sweeps/README.md)"; exit 2; }
+	$(PY) tools/sweep.py $(SPEC) --jobs $(JOBS) $(if $(DASK),--dask $(DASK)) $(if $(FORCE),--force)
+
+student: $(STAMP) ## write student copies (cells tagged `solution` become stubs) into students/
 	$(PY) tools/notebooks.py student --out students $(NB)
 
-bench: setup ## print the benchmark ratios (masked vs dense, sparse vs dense)
+# `make test` checks the student copies without running them to the end (tests/students explains why);
+# this runs each filled copy to the end and compares its results with the committed run's.
+# SPARSITY_STUDENT_RUNS=unfilled make test-students leaves the stubs unsolved instead: same results.
+STUDENT_RUNS ?= full
+test-students: setup ## run every student copy (or NB=...) with its stubs filled; results must match the committed run
+	SPARSITY_STUDENT_RUNS=$(or $(SPARSITY_STUDENT_RUNS),$(STUDENT_RUNS)) SPARSITY_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) \
+		tests/students $(if $(NB),-k "$(subst $() , or ,$(foreach n,$(NB),$(n)_))")
+
+bench: $(STAMP) ## print the benchmark ratios (masked vs dense, sparse vs dense)
 	$(PY) benchmarks/bench_masks.py
 
-outputs: setup ## re-execute NB=... in place so its committed outputs are fresh
+outputs: $(STAMP) ## re-execute NB=... in place so its committed outputs are fresh
 	$(PY) tools/notebooks.py outputs $(NB)
+
+# The course site: Sphinx + MyST-NB renders the notebooks as committed (nothing is executed), with
+# the syllabus, tracks, dependency graph and the latest run's gallery; MathJax is served locally.
+book: setup ## build the course site offline into build/book/html (open build/book/html/index.html)
+	$(PY) tools/book.py
 
 check-notebooks: setup ## check the notebook conventions of STANDARD.md
 	$(PY) tools/notebooks.py check
 
 clean: ## remove runs and caches (keeps .venv)
-	rm -rf runs students .pytest_cache .ruff_cache data/cache
+	rm -rf runs students build/book .pytest_cache .ruff_cache data/cache

@@ -16,4 +16,10 @@ that piece moves down into ``helpers.core``.
 | ``sparse_rnns`` (``grammars``, ``graphs``) | 07 · Reber strings; random-graph recurrent masks |
 | ``geometric_sparsification`` (``navigation``, ``geometric``) | 08 · path integration; moduli regularization |
 | ``modular_growth`` | 09 · modular growth of RNNs along an N-parity curriculum |
+| ``prosparse_activation_sparsity`` | 10 · ReLU substitution and progressive activation L1 in a gated FFN |
+| ``hash_encoders`` | 11 · activation codes as hashes: redundancy, code k-NN, stacked one-hidden-layer MLPs |
+| ``nonlinearity_geometry`` | 12 · Tanh vs ReLU representational geometry: clustered tasks, parallelism, CCGP |
+| ``matryoshka_representations`` | 13 · nested heads (separate and tied), the Matryoshka loss, adaptive retrieval |
+| ``tversky_projection`` | 14 · the Tversky projection layer (feature-bank similarity), XOR and digits heads |
+| ``relu_kan`` | 15 · ReLU-KAN and AF-KAN layers, parameter budgets, hand-counted FLOPs |
 """
