@@ -782,7 +782,8 @@ def plot_students(
     grid = torch.logspace(math.log10(1.01), math.log10(60), 400, dtype=torch.float64)
     c = 1 - 1 / grid
     for r in levels:
-        ax.plot(grid, r * teacher_acc / (c * (2 - c)), color="grey", lw=0.8, ls="--")
+        # a reference curve, not data: no markers, whatever the style's marker cycle says
+        ax.plot(grid, r * teacher_acc / (c * (2 - c)), color="grey", lw=0.8, ls="--", marker="")
         ax.annotate(f"R = {r}", (40, r * teacher_acc * 1.005), fontsize=7, color="grey")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}×")

@@ -52,14 +52,15 @@ class Run:
         results: dict[str, Any],
         figures: dict[str, Any] | None = None,
         key_figure: str | None = None,
-    ) -> Path:
+    ) -> None:
         """Write the figures (PNG) and ``results.json`` atomically into ``self.out``.
 
         ``results`` must hold a ``summary`` made by ``helpers.plumbing.results.claim_row``; the run's seed,
         device, runtime and key figure (the gallery's thumbnail; the first figure unless named) are
         added. Figures are written first, so a complete ``results.json`` means the whole run
         finished. Prints the results' fingerprint (timing fields excluded): the same seed on the
-        CPU must print the same one.
+        CPU must print the same one. Returns nothing, so the notebook's last cell shows only what
+        it printed (the path relative to the checkout, not this machine's folders).
         """
         # Check everything before the first file is written.
         check_type("results", results, dict, "a dict with a 'summary' (results.claim_row)")
@@ -89,7 +90,6 @@ class Run:
         path = save_results(self.out, saved)
         print(f"saved {shown_path(path)} ({meta['runtime_s']} s since start)")
         print(f"results fingerprint (timing fields excluded): {fingerprint(saved)}")
-        return path
 
 
 def shown_path(path: Path) -> str:

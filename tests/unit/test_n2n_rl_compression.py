@@ -388,3 +388,21 @@ def test_figures_draw_the_mean_band_and_the_students():
     policy.plot_students(ax, [(students, "o", "C1", "students"), ([], "o", "red", None)], 100, 0.7)
     assert ax.get_xscale() == "log"
     plt.close(fig)
+
+
+def test_equal_reward_curves_carry_no_markers_under_a_marker_cycle():
+    # The course style cycles markers with colours; 400-point reference curves must stay plain lines.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from cycler import cycler
+
+    with matplotlib.rc_context(
+        {"axes.prop_cycle": cycler(color=["#0072B2", "#E69F00"], marker=["o", "s"])}
+    ):
+        fig, ax = plt.subplots()
+        policy.plot_students(ax, [], 100, 0.7, levels=(0.6, 0.7))
+        curves = [line for line in ax.lines if len(line.get_xdata()) > 2]
+        assert len(curves) == 2 and all(line.get_marker() in ("", "None") for line in curves)
+        plt.close(fig)

@@ -458,7 +458,9 @@ def draw_connections(
                     [(start, end), (start - shift, end - shift)] if shift.any() else [(start, end)]
                 )
             for a, b in segments:  # drawn lines are clipped at the square's edges
-                ax.plot([a[0], b[0]], [a[1], b[1]], color=color, lw=0.9, alpha=0.75, zorder=2)
+                ax.plot(
+                    [a[0], b[0]], [a[1], b[1]], color=color, lw=0.9, alpha=0.75, marker="", zorder=2
+                )
             ax.scatter([xy[k, 0]], [xy[k, 1]], s=14, color=color, zorder=3)
         ax.scatter([xy[j, 0]], [xy[j, 1]], s=90, marker="*", color=color, edgecolor="k", zorder=4)
     if manifold == "circle":
