@@ -91,3 +91,9 @@ def results(request: pytest.FixtureRequest) -> dict:
             f"with the notebook (make test) or pass --results-root from `tools/notebooks.py run`."
         )
     return json.loads(path.read_text())
+
+
+@pytest.fixture
+def rows(results: dict) -> dict[str, dict]:
+    """The notebook's claim rows by their key (``results['claim_keys']`` names ``results['claims']``)."""
+    return dict(zip(results["claim_keys"], results["claims"], strict=True))

@@ -45,6 +45,8 @@ __all__ = [
     "dead_unit_fraction",
     "dead_neuron_rate",
     "DeadNeuronMonitor",
+    "redundancy_ratio",
+    "hamming_knn",
 ]
 
 #: The key under which per-layer results also report all layers together.
@@ -323,3 +325,54 @@ class DeadNeuronMonitor:
 
     def __exit__(self, *_: Any) -> None:
         self.remove()
+
+
+# Activation patterns as codes (notebook 11, He et al. 2021: networks as hash encoders). The code of
+# an input is the binary vector 1[z_k(x) > 0] over ReLU units k: which linear region it falls in.
+
+
+def _check_codes(name: str, codes: torch.Tensor) -> torch.Tensor:
+    check_tensor(name, codes)
+    if codes.dim() != 2 or codes.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (N, units) with N > 0, got {tuple(codes.shape)}")
+    if codes.dtype != torch.bool and not ((codes == 0) | (codes == 1)).all():
+        raise ValueError(f"{name} must hold binary codes (bool, or only 0 and 1)")
+    return codes.bool()
+
+
+def redundancy_ratio(codes: torch.Tensor) -> float:
+    """(N − number of distinct codes) / N for binary codes of shape (N, units).
+
+    0 when every example has its own code (the network acts as a hash: "determinism"), close to 1
+    when most examples share a code. Example: codes 110, 110, 011 give (3 − 2)/3 = 1/3.
+    """
+    codes = _check_codes("codes", codes)
+    return (codes.shape[0] - torch.unique(codes, dim=0).shape[0]) / codes.shape[0]
+
+
+def hamming_knn(
+    train_codes: torch.Tensor, train_labels: torch.Tensor, query_codes: torch.Tensor, k: int = 9
+) -> torch.Tensor:
+    """Labels of ``query_codes`` by a majority vote of their k nearest training codes (Hamming).
+
+    The Hamming distance of binary codes a, b is sum_k a_k (1 − b_k) + (1 − a_k) b_k, two matrix
+    products. Equal distances are broken by the lower training index, tied votes by the lower label
+    (as scikit-learn's ``KNeighborsClassifier(metric="hamming")`` does for the vote).
+    """
+    train = _check_codes("train_codes", train_codes).float()
+    query = _check_codes("query_codes", query_codes).float()
+    check_tensor("train_labels", train_labels)
+    if train_labels.shape != (train.shape[0],) or train_labels.dtype != torch.long:
+        raise ValueError(
+            f"train_labels must be a long tensor of shape ({train.shape[0]},), got "
+            f"{train_labels.dtype} {tuple(train_labels.shape)}"
+        )
+    if query.shape[1] != train.shape[1]:
+        raise ValueError(
+            f"query_codes have {query.shape[1]} units but train_codes {train.shape[1]}"
+        )
+    k = check_int("k", k, 1, train.shape[0])
+    distance = query @ (1 - train).T + (1 - query) @ train.T  # (queries, train)
+    nearest = torch.sort(distance, dim=1, stable=True).indices[:, :k]  # (queries, k)
+    votes = torch.nn.functional.one_hot(train_labels[nearest], int(train_labels.max()) + 1)
+    return votes.sum(1).argmax(1)  # argmax returns the first (lowest) label among tied votes

@@ -36,6 +36,7 @@ __all__ = [
     "measure_latency",
     "Summary",
     "summarize",
+    "linear_cka",
 ]
 
 
@@ -238,3 +239,34 @@ def summarize(
         latency_ratio=latency / dense_latency_s if dense_latency_s else None,
         accuracy=accuracy,
     )
+
+
+def linear_cka(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Linear centred kernel alignment (CKA) between two representations of the same examples.
+
+    Introduced in notebook 12. ``a``: (..., n, p) and ``b``: (..., n, q), the same n examples in the
+    same order (leading batch dimensions broadcast, e.g. one per model). With centred kernels
+    K = A Aᵀ and L = B Bᵀ (Kornblith et al. 2019),
+
+        CKA = <K, L>_F / (‖K‖_F ‖L‖_F) = ‖Bᵀ A‖²_F / (‖Aᵀ A‖_F ‖Bᵀ B‖_F),
+
+    a number in [0, 1], invariant to rotations and to isotropic scaling of either representation.
+    Centring matters: without it a shared mean dominates the alignment. A constant representation
+    has no kernel to align, and gives 0.
+    """
+    check_tensor("a", a, min_dim=2)
+    check_tensor("b", b, min_dim=2)
+    if a.shape[-2] != b.shape[-2]:
+        raise ValueError(
+            f"a and b must hold the same examples, got {a.shape[-2]} and {b.shape[-2]} rows"
+        )
+    if a.shape[-2] < 2:
+        raise ValueError(f"linear_cka needs at least two examples, got {a.shape[-2]}")
+    a = (a - a.mean(-2, keepdim=True)).double()  # centring the features centres the kernel
+    b = (b - b.mean(-2, keepdim=True)).double()
+    cross = (b.transpose(-1, -2) @ a).square().sum((-2, -1))  # ‖Bᵀ A‖²_F = <K, L>_F
+    norm_a = (a.transpose(-1, -2) @ a).square().sum((-2, -1)).sqrt()  # ‖Aᵀ A‖_F = ‖K‖_F
+    norm_b = (b.transpose(-1, -2) @ b).square().sum((-2, -1)).sqrt()
+    denominator = norm_a * norm_b
+    safe = torch.where(denominator > 0, denominator, torch.ones_like(denominator))
+    return torch.where(denominator > 0, cross / safe, torch.zeros_like(cross)).float()

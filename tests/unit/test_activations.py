@@ -144,3 +144,64 @@ def test_monitor_without_epochs_explains_how_to_use_it():
     with pytest.raises(ValueError, match="callbacks"):
         monitor.mean()
     monitor.remove()
+
+
+# Activation codes (notebook 11): redundancy ratio and the Hamming k-NN vote.
+
+
+def test_redundancy_ratio_worked_example():
+    codes = torch.tensor([[1, 1, 0], [1, 1, 0], [0, 1, 1]])  # two distinct codes among three
+    assert activations.redundancy_ratio(codes) == pytest.approx(1 / 3)
+    assert activations.redundancy_ratio(torch.eye(4, dtype=torch.bool)) == 0.0
+    assert activations.redundancy_ratio(torch.ones(5, 2, dtype=torch.bool)) == pytest.approx(4 / 5)
+
+
+def test_redundancy_ratio_of_w_units_is_at_least_one_minus_two_to_the_w_over_n():
+    codes = torch.rand(1000, 3) > 0.5  # 3 units give at most 8 codes
+    assert activations.redundancy_ratio(codes) >= 1 - 8 / 1000
+
+
+@pytest.mark.parametrize(
+    "codes", [torch.tensor([1.0, 0.0]), torch.zeros(0, 3), torch.tensor([[0.5, 1.0]])]
+)
+def test_redundancy_ratio_rejects_non_codes(codes):
+    with pytest.raises(ValueError, match="codes"):
+        activations.redundancy_ratio(codes)
+
+
+def test_hamming_knn_worked_example():
+    train = torch.tensor([[0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.bool)
+    labels = torch.tensor([0, 0, 1, 1])
+    query = torch.tensor([[0, 0, 1, 0], [1, 1, 0, 1]], dtype=torch.bool)
+    # query 0 is 1 bit from code 0, 2 bits from codes 1 and 3: its 3 nearest vote 0, 0, 1
+    assert activations.hamming_knn(train, labels, query, k=3).tolist() == [0, 1]
+    # k = 1 with a tie in distance goes to the lower index: [0, 1] is 1 bit from both [0, 0] and [1, 1]
+    pair, tied = torch.tensor([[0, 0], [1, 1]], dtype=torch.bool), torch.tensor([[0, 1]]).bool()
+    assert activations.hamming_knn(pair, torch.tensor([1, 0]), tied, k=1).tolist() == [1]
+    assert activations.hamming_knn(pair, torch.tensor([0, 1]), tied, k=1).tolist() == [0]
+
+
+def test_hamming_knn_agrees_with_scikit_learn_where_nothing_is_tied():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    generator = torch.Generator().manual_seed(0)
+    train = torch.rand(300, 40, generator=generator) > 0.5
+    labels = torch.randint(0, 4, (300,), generator=generator)
+    query = torch.rand(100, 40, generator=generator) > 0.5
+    ours = activations.hamming_knn(train, labels, query, k=5)
+    theirs = KNeighborsClassifier(5, metric="hamming", algorithm="brute").fit(train, labels)
+    distance = (query[:, None, :] != train[None, :, :]).sum(-1).sort(dim=1).values
+    clean = distance[:, 4] < distance[:, 5]  # the 5 nearest are the same whichever way ties go
+    assert clean.sum() > 10
+    expected = torch.tensor(theirs.predict(query.numpy()))
+    assert torch.equal(ours[clean], expected[clean])
+
+
+def test_hamming_knn_rejects_mismatched_inputs():
+    train, labels = torch.zeros(4, 3, dtype=torch.bool), torch.tensor([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="units"):
+        activations.hamming_knn(train, labels, torch.zeros(2, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match="train_labels"):
+        activations.hamming_knn(train, labels[:3], train)
+    with pytest.raises(ValueError, match="k"):
+        activations.hamming_knn(train, labels, train, k=9)
